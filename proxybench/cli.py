@@ -1,0 +1,216 @@
+"""The ``proxybench`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .cache import Cache, default_cache_dir
+from .errors import ProxybenchError
+from .params import describe_params
+from .registry import registry
+from .spec import RunSpec
+
+EPILOG_RUN = """\
+examples:
+  proxybench run --sampler ecos --task autolabel
+  proxybench run --sampler random --client-domain photo --budget 500 --seed 1
+  proxybench run --sampler ecos --param sigma=20 --param R=200
+  proxybench run --sampler ecos --param task.k=30          (prefix when sampler and task share a name)
+
+Parameters of the chosen sampler, task and dataset are listed by
+`proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord,
+named by the hash of its full spec, into --results-dir.
+"""
+
+DESCRIPTION = """\
+Benchmark proxy-data selection: pick, from an open-source pool, the subset that best
+stands in for a device's private data, and score it on accuracy, bytes, device compute
+and privacy at once. With no options, `run` uses the embedded digits benchmark
+(generated offline) and the shipped EfficientNet-Lite0 selection extractor.
+"""
+
+
+def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
+    """Route ``key=value`` pairs to the sampler, task or dataset that declares ``key``."""
+    reg = registry()
+    owners = {
+        "sampler": reg.get("sampler", spec_kwargs["sampler"]),
+        "task": reg.get("task", spec_kwargs["task"]),
+        "dataset": reg.get("dataset", spec_kwargs["dataset"]),
+    }
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ProxybenchError(f"--param expects key=value, got {item!r}")
+        prefix, dot, bare = key.partition(".")
+        if dot and prefix in owners:
+            targets = [prefix]
+            key = bare
+        else:
+            targets = [kind for kind, cls in owners.items() if key in cls.param_fields()]
+        if not targets:
+            known = {kind: sorted(cls.param_fields()) for kind, cls in owners.items()}
+            listing = "; ".join(f"{kind} {owners[kind].name}: {', '.join(v) or '(none)'}" for kind, v in known.items())
+            raise ProxybenchError(f"unknown parameter {key!r}. Known parameters: {listing}")
+        if len(targets) > 1:
+            raise ProxybenchError(
+                f"parameter {key!r} belongs to several plugins ({', '.join(targets)}); "
+                f"write it as {targets[0]}.{key}=... or {targets[1]}.{key}=..."
+            )
+        spec_kwargs[f"{targets[0]}_params"][key] = value
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _fmt_eps(eps: float | None) -> str:
+    return "none (privacy-free)" if eps is None else f"{eps:.3g}"
+
+
+def summary_table(record: dict[str, Any]) -> Table:
+    spec, m, sel, led, dev, priv = (record[k] for k in ("spec", "metrics", "selection", "ledger", "device", "privacy"))
+    t = Table(title=f"{spec['sampler']} -> {spec['task']} on {spec['dataset']}/{spec['client_domain']}, "
+                    f"budget {spec['budget']}, seed {spec['seed']}", show_header=True)
+    t.add_column("axis")
+    t.add_column("value", justify="right")
+    t.add_row("accuracy (device test set)", f"{m['accuracy']:.4f}")
+    for key, value in m.items():
+        if key != "accuracy" and isinstance(value, float):
+            t.add_row(f"  {key}", f"{value:.4f}")
+    t.add_row("selection in-domain share", f"{sel['in_domain_share']:.3f} (pool: {sel['pool_in_domain_share']:.3f})")
+    t.add_row("selection outside label space", f"{sel['outside_label_space_share']:.3f}")
+    for phase, v in led["by_phase"].items():
+        if v["up"] or v["down"]:
+            t.add_row(f"bytes {phase} (up / down)", f"{_fmt_bytes(v['up'])} / {_fmt_bytes(v['down'])}")
+    t.add_row("bytes total (up / down)", f"{_fmt_bytes(led['bytes_up'])} / {_fmt_bytes(led['bytes_down'])}")
+    t.add_row("device FLOPs", f"{dev['flops']:.3g}")
+    t.add_row("device CPU seconds", f"{dev['cpu_seconds']:.2f}")
+    t.add_row("epsilon (select / task / total)",
+              f"{_fmt_eps(priv['epsilon_select'])} / {_fmt_eps(priv['epsilon_task'])} / {_fmt_eps(priv['epsilon'])}")
+    t.add_row("delta", f"{priv['delta']:g}")
+    t.add_row("wall time per stage (s)", ", ".join(f"{k} {v:.1f}" for k, v in record["timings"].items()))
+    return t
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    kwargs: dict[str, Any] = {
+        "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
+        "backbone": args.backbone, "weights": args.weights, "budget": args.budget, "seed": args.seed,
+        "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
+        "sampler_params": {}, "task_params": {}, "dataset_params": {},
+    }
+    _parse_params(args.param or [], kwargs)
+    spec = RunSpec(**kwargs).resolved()
+    from .runner import run
+
+    console = Console(stderr=False)
+    console.print(f"[bold]proxybench run[/bold] {spec.run_id}: sampler={spec.sampler} task={spec.task} "
+                  f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
+    record, path = run(spec, args.results_dir, Cache(args.cache_dir))
+    console.print(summary_table(record))
+    console.print(f"RunRecord: {path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kind = args.kind.rstrip("s") if args.kind != "weights" else "weights"
+    reg = registry()
+    console = Console()
+    t = Table(title=f"{kind} plugins", show_lines=False)
+    t.add_column("name")
+    t.add_column("description")
+    t.add_column("parameters (type = default)")
+    for name in reg.names(kind):
+        cls = reg.get(kind, name)
+        t.add_row(name, cls.description, describe_params(cls))
+    console.print(t)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    reg = registry()
+    console = Console()
+    t = Table(title="proxybench plugins")
+    for col in ("plugin", "distribution", "version", "provides"):
+        t.add_column(col)
+    for p in reg.loaded:
+        provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in p.provides.items())
+        t.add_row(p.name, p.distribution, p.version, provides)
+    for f in reg.failures:
+        t.add_row(f.name, f.distribution, "", f"[red]FAILED: {f.error}[/red]")
+    console.print(t)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proxybench", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"proxybench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    defaults = RunSpec()
+    p = sub.add_parser("run", help="run one sampler + task and write its RunRecord", epilog=EPILOG_RUN,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run one spec: select a proxy set with a sampler, use it for a task, "
+                                   "score it on the device's test data.")
+    p.add_argument("--sampler", default=defaults.sampler, help="sampler name (proxybench list samplers)")
+    p.add_argument("--task", default=defaults.task, help="task name (proxybench list tasks)")
+    p.add_argument("--dataset", default=defaults.dataset, help="dataset name (proxybench list datasets)")
+    p.add_argument("--client-domain", default=defaults.client_domain,
+                   help="the domain the device's private data comes from")
+    p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
+    p.add_argument("--weights", default=defaults.weights,
+                   help="phi's weight source: lite0, random, cloud, hub or file:PATH (proxybench list weights)")
+    p.add_argument("--budget", type=int, default=defaults.budget, help="number of pool images to select")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the client split and all randomness")
+    p.add_argument("--client-fraction", type=float, default=defaults.client_fraction,
+                   help="share of the client domain's training originals the device holds")
+    p.add_argument("--exclude-client-domain", action="store_true",
+                   help="leave the client domain's remainder out of the pool")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a sampler, task or dataset parameter; repeatable; prefix sampler./task./dataset. "
+                        "if a name is ambiguous")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), help="where RunRecords go (default: results)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help=f"cache for datasets, backbones, features (default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="list samplers, tasks, datasets or weight sources with their parameters")
+    p.add_argument("kind", choices=["samplers", "tasks", "datasets", "weights"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("plugins", help="list loaded plugins, their distributions and what they provide")
+    p.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except ProxybenchError as exc:
+        print(f"proxybench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("proxybench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

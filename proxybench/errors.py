@@ -1,0 +1,23 @@
+"""Errors meant for the user: each names the bad value and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ProxybenchError(Exception):
+    """A problem with the user's input or setup; the CLI prints it without a traceback."""
+
+
+def closest(name: str, known: Iterable[str]) -> str:
+    """A ' (did you mean X?)' hint, or '' when nothing is close."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> ProxybenchError:
+    known = sorted(known)
+    return ProxybenchError(
+        f"unknown {kind} {name!r}{closest(name, known)}; known {kind}s: {', '.join(known) or '(none)'}"
+    )

@@ -1,0 +1,131 @@
+"""The public selection extractor phi: timm backbones, weight sources, extraction and its cache.
+
+phi is public: cloud and device hold the same one. It is kept apart from the task
+models (which tasks train). A WeightSource decides phi's weights; a source whose
+weights are fitted to the pool (BatchNorm recalibration, cloud training) declares
+``uses_pool``, and its features are cached per scenario instead of per dataset.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import timm
+import torch
+from torch import nn
+
+from .cache import Cache
+from .errors import ProxybenchError, unknown_name
+from .params import Plugin
+from .progress import track
+from .training import to_tensor
+
+
+@dataclass
+class PoolData:
+    """What the cloud may fit phi's weights to: the pool, labels where the pool has them."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    key: dict  # identifies the pool for caching
+
+
+class WeightSource(Plugin):
+    """How phi gets its weights. Subclasses are dataclasses (their fields are parameters)."""
+
+    #: True when the weights depend on the pool's content (so features are cached per pool).
+    uses_pool: bool = False
+    #: Input size the weights expect.
+    image_size: int = 32
+
+    def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        """Return the backbone (``num_classes=0``: pooled features) with this source's weights, in eval mode."""
+        raise NotImplementedError
+
+    def normalization(self, model: nn.Module) -> tuple[tuple, tuple]:
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        return tuple(cfg.get("mean", (0.5, 0.5, 0.5))), tuple(cfg.get("std", (0.5, 0.5, 0.5)))
+
+
+def create_backbone(backbone: str) -> nn.Module:
+    if not timm.is_model(backbone):
+        raise unknown_name("timm backbone", backbone, [])
+    return timm.create_model(backbone, pretrained=False, num_classes=0)
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+def load_state_dict_bytes(model: nn.Module, data: bytes) -> None:
+    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+
+
+def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``name:argument`` (as in ``file:PATH``): the argument fills the source's first parameter."""
+    from .registry import registry
+
+    name, _, arg = spec.partition(":")
+    cls = registry().get("weights", name)
+    if not arg:
+        return name, {}
+    fields = list(cls.param_fields())
+    if not fields:
+        raise ProxybenchError(f"weights {name!r} takes no argument, got {spec!r}")
+    return name, {fields[0]: arg}
+
+
+class Extractor:
+    """phi: a backbone in eval mode plus its preprocessing; batched, no-grad extraction."""
+
+    def __init__(self, model: nn.Module, image_size: int, mean: tuple, std: tuple, key: dict,
+                 batch_size: int = 256):
+        self.model = model.eval()
+        self.key = key  # identifies phi for caching
+        self.image_size = image_size
+        self.mean = mean
+        self.std = std
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.num_features)
+
+    @torch.inference_mode()
+    def extract(self, images: np.ndarray, desc: str = "features") -> np.ndarray:
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        starts = range(0, len(images), self.batch_size)
+        for start in track(starts, desc=desc, total=len(starts)):
+            x = to_tensor(images[start : start + self.batch_size], self.image_size, self.mean, self.std)
+            out[start : start + len(x)] = self.model(x).float().numpy()
+        return out
+
+
+def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, seed: int = 0) -> Extractor:
+    from .registry import registry
+
+    name, params = parse_weights(weights)
+    source = registry().get("weights", name).build(**params)
+    model = source.load(backbone, pool, cache, seed)
+    mean, std = source.normalization(model)
+    key = {
+        "backbone": backbone,
+        "weights": name,
+        "weights_params": source.params(),
+        "image_size": source.image_size,
+        "pool": pool.key if source.uses_pool else None,
+    }
+    return Extractor(model, source.image_size, mean, std, key)
+
+
+def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, cache: Cache) -> np.ndarray:
+    """phi(images), cached by the extractor's identity and the images' identity."""
+    key = {"extractor": extractor.key, "images": images_key}
+    return cache.arrays("features", key, lambda: {"features": extractor.extract(images, desc="pool features")})[
+        "features"
+    ]

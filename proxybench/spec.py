@@ -1,0 +1,74 @@
+"""RunSpec: one run's full configuration, validated against the plugins, with a canonical hash."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .cache import canonical_hash
+from .errors import ProxybenchError
+from .features import parse_weights
+from .registry import registry
+
+#: Bump when a RunSpec field is added or its meaning changes.
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's result. Plugin parameters are stored complete (defaults filled)."""
+
+    sampler: str = "ecos"
+    task: str = "autolabel"
+    dataset: str = "digits"
+    client_domain: str = "street"
+    backbone: str = "tf_efficientnet_lite0"
+    weights: str = "lite0"
+    budget: int = 1000
+    seed: int = 0
+    client_fraction: float = 0.5
+    pool_has_client_domain: bool = True
+    delta: float = 1e-5
+    sampler_params: dict[str, Any] = field(default_factory=dict)
+    task_params: dict[str, Any] = field(default_factory=dict)
+    dataset_params: dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+    def resolved(self) -> RunSpec:
+        """Validate names and parameters, fill in defaults: the form that is hashed and recorded."""
+        reg = registry()
+        sampler_cls = reg.get("sampler", self.sampler)
+        task_cls = reg.get("task", self.task)
+        dataset_cls = reg.get("dataset", self.dataset)
+        parse_weights(self.weights)
+        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget <= 0:
+            raise ProxybenchError(f"budget must be a positive integer, got {self.budget!r}")
+        if not 0.0 < self.client_fraction <= 1.0:
+            raise ProxybenchError(f"client_fraction must be in (0, 1], got {self.client_fraction}")
+        if not 0.0 < self.delta < 1.0:
+            raise ProxybenchError(f"delta must be in (0, 1), got {self.delta}")
+        return dataclasses.replace(
+            self,
+            sampler_params=sampler_cls.build(**self.sampler_params).params(),
+            task_params=task_cls.build(**self.task_params).params(),
+            dataset_params=dataset_cls.build(**self.dataset_params).params(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names - {"spec_version"}
+        if unknown:
+            raise ProxybenchError(f"unknown RunSpec fields {sorted(unknown)}; fields are {sorted(names)}")
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @property
+    def run_id(self) -> str:
+        """Hash of the resolved spec: equal specs (defaults spelled out or not) share one id."""
+        return canonical_hash({"spec_version": SPEC_VERSION, **self.resolved().to_dict()})

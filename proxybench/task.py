@@ -1,0 +1,80 @@
+"""The Task plugin base and what a task gets to work with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from dp_accounting import DpEvent
+
+from .device import Device, DeviceContext
+from .features import Extractor, load_state_dict_bytes, state_dict_bytes
+from .link import Message
+from .models import create_task_model
+from .params import Plugin
+from .privacy import no_client_information
+from .sampler import Selection
+from .training import accuracy, to_tensor
+
+
+@dataclass
+class TaskContext:
+    """The cloud's side of a task: the selected pool images, the device handle, ground truth for scoring.
+
+    ``pool_true_labels`` is the pool's annotation (an annotation oracle for tasks that
+    buy labels, and ground truth for scoring pseudo-labels); the sampler never saw it
+    unless the task allowed pool labels.
+    """
+
+    selection: Selection
+    images: np.ndarray  # the selected pool images
+    features: np.ndarray  # phi of the selected pool images (cloud-side)
+    pool_true_labels: np.ndarray  # of the selected images; -1 outside the label space
+    pool_images: np.ndarray  # the whole pool (for semi-supervised tasks)
+    pool_labels: np.ndarray  # the whole pool's labels
+    num_classes: int
+    device: Device
+    extractor: Extractor
+    seed: int
+    rng: np.random.Generator
+    cache: Any
+
+
+@dataclass
+class TaskResult:
+    metrics: dict[str, Any]
+    privacy: DpEvent = field(default_factory=no_client_information)
+    adjacency: str | None = None
+
+
+class Task(Plugin):
+    """A downstream task scored on the device's test data."""
+
+    #: May the sampler see the pool's labels for this task?
+    pool_labels_visible: ClassVar[bool] = False
+    #: Does the device hold labels for its private data in this task?
+    device_has_labels: ClassVar[bool] = False
+
+    def run(self, ctx: TaskContext) -> TaskResult:
+        raise NotImplementedError
+
+
+def _evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
+    model = create_task_model(msg["model"], int(msg["num_classes"]), int(msg["image_size"]))
+    load_state_dict_bytes(model, msg["weights"].tobytes())
+    x = to_tensor(ctx.test_images, int(msg["image_size"]))
+    return {"accuracy": accuracy(model, x, ctx.test_labels), "n_test": len(ctx.test_labels)}
+
+
+def evaluate_on_device(device: Device, model: torch.nn.Module, model_name: str, num_classes: int,
+                       image_size: int = 32) -> float:
+    """Ship the trained model to the device (phase ``model``) and let it score itself on its test data."""
+    msg = {
+        "model": model_name,
+        "num_classes": num_classes,
+        "image_size": image_size,
+        "weights": np.frombuffer(state_dict_bytes(model), dtype=np.uint8),
+    }
+    return float(device.call(_evaluate_program, msg, phase="model", label="evaluate")["accuracy"])
