@@ -22,15 +22,6 @@ from .hookspecs import hookimpl
 from .link import Message
 from .models import create_task_model
 from .params import Plugin
-from .registry import (
-    create_dataset,
-    create_sampler,
-    create_task,
-    list_datasets,
-    list_samplers,
-    list_tasks,
-    list_weights,
-)
 from .privacy import (
     DEFAULT_DELTA,
     count_sensitivity,
@@ -41,6 +32,15 @@ from .privacy import (
     sigma_for_epsilon,
 )
 from .progress import bar, track
+from .registry import (
+    create_dataset,
+    create_sampler,
+    create_task,
+    list_datasets,
+    list_samplers,
+    list_tasks,
+    list_weights,
+)
 from .sampler import CloudView, Sampler, Selection
 from .spec import RunSpec
 from .task import Task, TaskContext, TaskResult, evaluate_on_device

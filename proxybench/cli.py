@@ -107,7 +107,7 @@ def summary_table(record: dict[str, Any]) -> Table:
 def cmd_run(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {
         "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
-        "backbone": args.backbone, "weights": args.weights, "budget": args.budget, "seed": args.seed,
+        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer, "budget": args.budget, "seed": args.seed,
         "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
         "sampler_params": {}, "task_params": {}, "dataset_params": {},
     }
@@ -173,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
     p.add_argument("--weights", default=defaults.weights,
                    help="phi's weight source: lite0, random, cloud, hub or file:PATH (proxybench list weights)")
+    p.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
+                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
     p.add_argument("--budget", type=int, default=defaults.budget, help="number of pool images to select")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the client split and all randomness")
     p.add_argument("--client-fraction", type=float, default=defaults.client_fraction,

@@ -81,20 +81,34 @@ def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 class Extractor:
-    """phi: a backbone in eval mode plus its preprocessing; batched, no-grad extraction."""
+    """phi: a backbone in eval mode plus its preprocessing; batched, no-grad extraction.
+
+    ``layer`` -1 takes the backbone's pooled head features; ``layer`` i >= 0 takes the
+    global-average-pooled output of stage i (timm's ``forward_intermediates``), which
+    keeps lower-level, domain-revealing statistics and costs less compute.
+    """
 
     def __init__(self, model: nn.Module, image_size: int, mean: tuple, std: tuple, key: dict,
-                 batch_size: int = 256):
+                 layer: int = -1, batch_size: int = 256):
         self.model = model.eval()
         self.key = key  # identifies phi for caching
         self.image_size = image_size
         self.mean = mean
         self.std = std
+        self.layer = layer
         self.batch_size = batch_size
+        with torch.inference_mode():
+            self.dim = int(self._forward(torch.zeros(1, 3, image_size, image_size)).shape[1])
 
-    @property
-    def dim(self) -> int:
-        return int(self.model.num_features)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.layer < 0:
+            return self.model(x)
+        try:
+            (out,) = self.model.forward_intermediates(x, indices=[self.layer], intermediates_only=True,
+                                                      stop_early=True)
+        except (AttributeError, IndexError, AssertionError, ValueError, NotImplementedError) as exc:
+            raise ProxybenchError(f"feature layer {self.layer} is not available for this backbone: {exc}") from exc
+        return out.mean(dim=(2, 3))
 
     @torch.inference_mode()
     def extract(self, images: np.ndarray, desc: str = "features") -> np.ndarray:
@@ -102,11 +116,12 @@ class Extractor:
         starts = range(0, len(images), self.batch_size)
         for start in track(starts, desc=desc, total=len(starts)):
             x = to_tensor(images[start : start + self.batch_size], self.image_size, self.mean, self.std)
-            out[start : start + len(x)] = self.model(x).float().numpy()
+            out[start : start + len(x)] = self._forward(x).float().numpy()
         return out
 
 
-def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, seed: int = 0) -> Extractor:
+def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, seed: int = 0,
+                    layer: int = -1) -> Extractor:
     from .registry import registry
 
     name, params = parse_weights(weights)
@@ -118,9 +133,10 @@ def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, s
         "weights": name,
         "weights_params": source.params(),
         "image_size": source.image_size,
+        "layer": layer,
         "pool": pool.key if source.uses_pool else None,
     }
-    return Extractor(model, source.image_size, mean, std, key)
+    return Extractor(model, source.image_size, mean, std, key, layer=layer)
 
 
 def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, cache: Cache) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import traceback
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,15 @@ from . import __version__
 from .cache import Cache
 from .dataset import OUTSIDE_LABEL_SPACE
 from .device import Device, DeviceContext, Meter
-from .features import PoolData, build_extractor, cached_features
+from .features import Extractor, PoolData, build_extractor, cached_features
 from .link import Link
-from .registry import registry
 from .privacy import compose, epsilon
+from .registry import registry
 from .results import SCHEMA_VERSION, environment, write_record
-from .sampler import CloudView, run_sampler
-from .scenario import make_scenario
+from .sampler import CloudView, Sampler, run_sampler
+from .scenario import Scenario, make_scenario
 from .spec import RunSpec
-from .task import TaskContext
+from .task import Task, TaskContext
 
 # Independent random streams of one run, derived from its seed.
 STREAM_SAMPLER, STREAM_DEVICE, STREAM_TASK = 1, 2, 3
@@ -42,10 +43,24 @@ class Timings(dict):
             self[name] = round(self.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
-    """Run one spec and return the parts of its record that the run produces."""
+@dataclass
+class RunSetup:
+    """A run up to selection: the scenario, phi, the cloud view and the device handle."""
+
+    scenario: Scenario
+    extractor: Extractor
+    pool_features: np.ndarray
+    cloud: CloudView
+    device: Device
+    sampler: Sampler
+    task: Task
+    data_key: dict
+
+
+def set_up(spec: RunSpec, cache: Cache, timings: Timings | None = None) -> RunSetup:
+    """Build everything a spec needs before its sampler runs (datasets and features come from the cache)."""
     reg = registry()
-    timings = Timings()
+    timings = timings if timings is not None else Timings()
     sampler = reg.get("sampler", spec.sampler).build(**spec.sampler_params)
     task = reg.get("task", spec.task).build(**spec.task_params)
     dataset = reg.get("dataset", spec.dataset).build(**spec.dataset_params)
@@ -56,7 +71,8 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
                                  spec.pool_has_client_domain, data_key=dataset.cache_key())
     with timings.stage("extractor"):
         pool = PoolData(scenario.pool_images, scenario.pool_labels, key=scenario.key)
-        extractor = build_extractor(spec.backbone, spec.weights, pool, cache, seed=spec.seed)
+        extractor = build_extractor(spec.backbone, spec.weights, pool, cache, seed=spec.seed,
+                                    layer=spec.feature_layer)
     with timings.stage("pool_features"):
         if extractor.key["pool"] is None:  # phi does not depend on the pool: one cache entry per dataset
             train_idx = np.flatnonzero(~data.is_test)
@@ -67,8 +83,6 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
         else:
             pool_features = cached_features(extractor, scenario.pool_images, {"pool": scenario.key}, cache)
 
-    meter = Meter()
-    link = Link()
     device = Device(
         DeviceContext(
             images=data.images[scenario.client_train_idx],
@@ -77,9 +91,9 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
             test_labels=data.labels[scenario.client_test_idx],
             extractor=extractor,
             rng=np.random.default_rng([spec.seed, STREAM_DEVICE]),
-            meter=meter,
+            meter=Meter(),
         ),
-        link,
+        Link(),
     )
     cloud = CloudView(
         features=pool_features,
@@ -88,22 +102,31 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
         extractor=extractor,
         oracle_in_domain=(scenario.pool_domains == scenario.client_domain_id) if sampler.kind == "oracle" else None,
     )
+    return RunSetup(scenario, extractor, pool_features, cloud, device, sampler, task, dataset.cache_key())
+
+
+def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
+    """Run one spec and return the parts of its record that the run produces."""
+    timings = Timings()
+    setup = set_up(spec, cache, timings)
+    scenario, sampler, task, device = setup.scenario, setup.sampler, setup.task, setup.device
+    data = scenario.data
 
     with timings.stage("select"):
-        selection = run_sampler(sampler, cloud, device, spec.budget, np.random.default_rng([spec.seed, STREAM_SAMPLER]))
+        selection = run_sampler(sampler, setup.cloud, device, spec.budget, np.random.default_rng([spec.seed, STREAM_SAMPLER]))
     chosen = selection.indices
     with timings.stage("task"):
         result = task.run(
             TaskContext(
                 selection=selection,
                 images=scenario.pool_images[chosen],
-                features=pool_features[chosen],
+                features=setup.pool_features[chosen],
                 pool_true_labels=scenario.pool_labels[chosen],
                 pool_images=scenario.pool_images,
                 pool_labels=scenario.pool_labels,
                 num_classes=len(data.class_names),
                 device=device,
-                extractor=extractor,
+                extractor=setup.extractor,
                 seed=spec.seed,
                 rng=np.random.default_rng([spec.seed, STREAM_TASK]),
                 cache=cache,
@@ -123,8 +146,8 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
             "indices_hash": _hash_indices(chosen),
             "info": selection.info,
         },
-        "ledger": link.ledger.to_record(),
-        "device": meter.to_record(),
+        "ledger": device.link.ledger.to_record(),
+        "device": device.meter.to_record(),
         "privacy": {
             "epsilon": eps_total,
             "delta": spec.delta,

@@ -25,6 +25,7 @@ class RunSpec:
     client_domain: str = "street"
     backbone: str = "tf_efficientnet_lite0"
     weights: str = "lite0"
+    feature_layer: int = -1
     budget: int = 1000
     seed: int = 0
     client_fraction: float = 0.5
