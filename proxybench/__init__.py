@@ -43,13 +43,13 @@ from .registry import (
 )
 from .sampler import CloudView, Sampler, Selection
 from .spec import RunSpec
-from .task import Task, TaskContext, TaskResult, evaluate_on_device
+from .task import SupervisedTask, Task, TaskContext, TaskResult, evaluate_on_device
 from .training import TrainConfig, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
     "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
-    "Selection", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
+    "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
     "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
     "create_task_model", "evaluate_on_device", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
     "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",

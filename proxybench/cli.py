@@ -107,7 +107,8 @@ def summary_table(record: dict[str, Any]) -> Table:
 def cmd_run(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {
         "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
-        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer, "budget": args.budget, "seed": args.seed,
+        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer,
+        "budget": args.budget, "seed": args.seed,
         "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
         "sampler_params": {}, "task_params": {}, "dataset_params": {},
     }

@@ -12,7 +12,9 @@ class ProxybenchError(Exception):
 
 def closest(name: str, known: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint, or '' when nothing is close."""
-    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    known = list(known)
+    same_case = [k for k in known if k.lower() == name.lower()]
+    match = same_case or difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 

@@ -1,4 +1,6 @@
-"""The plugin manager (named registry: proxybench.plugins is the built-ins package): built-ins and third-party plugins, loaded the same way.
+"""The plugin manager: built-ins and third-party plugins, loaded the same way.
+
+(Named ``registry``: the name ``proxybench.plugins`` belongs to the built-ins package.)
 
 Every distribution that declares entry points in the ``proxybench`` group is loaded
 one entry point at a time. A plugin that fails to import or register is reported and

@@ -10,13 +10,14 @@ import torch
 from dp_accounting import DpEvent
 
 from .device import Device, DeviceContext
+from .errors import ProxybenchError
 from .features import Extractor, load_state_dict_bytes, state_dict_bytes
 from .link import Message
 from .models import create_task_model
 from .params import Plugin
 from .privacy import no_client_information
 from .sampler import Selection
-from .training import accuracy, to_tensor
+from .training import TrainConfig, accuracy, to_tensor, train
 
 
 @dataclass
@@ -59,6 +60,36 @@ class Task(Plugin):
 
     def run(self, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError
+
+
+@dataclass
+class SupervisedTask(Task):
+    """A task whose cloud trains a timm task model from scratch and ships it to the device for scoring."""
+
+    model: str = "pb_cnn"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ProxybenchError(f"{self.name}: epochs must be >= 1, got {self.epochs}")
+
+    def fit_and_score(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        """Train on (images, class targets) and return the device's test accuracy and the model size."""
+        model = create_task_model(self.model, ctx.num_classes)
+        if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
+            train(
+                model,
+                to_tensor(images),
+                torch.from_numpy(np.asarray(targets, dtype=np.int64)),
+                TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=ctx.seed),
+                desc=f"training {self.model}",
+            )
+        return {
+            "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes),
+            "model_parameters": int(sum(p.numel() for p in model.parameters())),
+        }
 
 
 def _evaluate_program(ctx: DeviceContext, msg: Message) -> Message:

@@ -41,7 +41,8 @@ def knn_label_accuracy(feats: np.ndarray, labels: np.ndarray, k: int = 10, folds
         a, b = feats[train], feats[test]
         d = (b * b).sum(1)[:, None] - 2 * b @ a.T + (a * a).sum(1)[None]
         nn = np.argpartition(d, k, axis=1)[:, :k]
-        votes = np.apply_along_axis(lambda r: np.bincount(labels[train][r], minlength=10).argmax(), 1, nn)
+        neighbour_labels = labels[train][nn]
+        votes = np.array([np.bincount(row, minlength=10).argmax() for row in neighbour_labels])
         correct += int((votes == labels[test]).sum())
     return correct / len(feats)
 

@@ -23,22 +23,8 @@ from typing import ClassVar, Literal
 
 import dp_accounting
 import numpy as np
-import torch
 
-from proxybench import (
-    DeviceContext,
-    Message,
-    ProxybenchError,
-    Task,
-    TaskContext,
-    TaskResult,
-    TrainConfig,
-    create_task_model,
-    evaluate_on_device,
-    hookimpl,
-    to_tensor,
-    train,
-)
+from proxybench import DeviceContext, Message, ProxybenchError, SupervisedTask, TaskContext, TaskResult, hookimpl
 
 KNN_SENSITIVITY = math.sqrt(2.0)
 
@@ -72,30 +58,25 @@ def private_knn_program(ctx: DeviceContext, msg: Message) -> Message:
 
 
 @dataclass
-class AutoLabel(Task):
+class AutoLabel(SupervisedTask):
     name: ClassVar[str] = "autolabel"
     description: ClassVar[str] = "device labels the selection by private kNN; cloud trains on the pseudo-labels"
     pool_labels_visible: ClassVar[bool] = False
     device_has_labels: ClassVar[bool] = True
 
-    model: str = "pb_cnn"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3
     k: int = 50
     sigma: float = 16.0
     sample_rate: float = 0.2
     query_dtype: Literal["float16", "float32"] = "float16"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.k < 1:
             raise ProxybenchError(f"autolabel: k must be >= 1, got {self.k}")
         if not 0.0 < self.sample_rate <= 1.0:
             raise ProxybenchError(f"autolabel: sample_rate must be in (0, 1], got {self.sample_rate}")
         if self.sigma < 0:
             raise ProxybenchError(f"autolabel: sigma must be >= 0, got {self.sigma}")
-        if self.epochs < 1:
-            raise ProxybenchError(f"autolabel: epochs must be >= 1, got {self.epochs}")
 
     def privacy_event(self, queries: int) -> dp_accounting.DpEvent:
         if self.sigma == 0:
@@ -114,22 +95,10 @@ class AutoLabel(Task):
             "num_classes": ctx.num_classes,
         }
         pseudo = ctx.device.call(private_knn_program, msg, phase="task", label="private-knn")["labels"].astype(np.int64)
-        model = create_task_model(self.model, ctx.num_classes)
-        train(
-            model,
-            to_tensor(ctx.images),
-            torch.from_numpy(pseudo),
-            TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=ctx.seed),
-            desc=f"training {self.model}",
-        )
-        acc = evaluate_on_device(ctx.device, model, self.model, ctx.num_classes)
+        metrics = self.fit_and_score(ctx, ctx.images, pseudo)
+        metrics.update(pseudo_label_accuracy=float((pseudo == ctx.pool_true_labels).mean()), queries=int(len(pseudo)))
         return TaskResult(
-            metrics={
-                "accuracy": acc,
-                "pseudo_label_accuracy": float((pseudo == ctx.pool_true_labels).mean()),
-                "queries": int(len(pseudo)),
-                "model_parameters": int(sum(p.numel() for p in model.parameters())),
-            },
+            metrics=metrics,
             privacy=self.privacy_event(len(pseudo)),
             adjacency="add_remove",
         )

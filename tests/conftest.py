@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from proxybench import Device, DeviceContext, Meter
+from proxybench.link import Link
+from proxybench.registry import reset_registry
+
+#: A dataset small enough for unit tests (a few hundred images).
+TINY_DATASET = {"train_per_domain": 120, "test_per_domain": 40, "distractors": 80}
+TINY_RUN = {
+    "backbone": "resnet10t",
+    "weights": "random",
+    "budget": 60,
+    "dataset_params": TINY_DATASET,
+    "task_params": {"epochs": 2, "k": 5, "sample_rate": 1.0},
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """Every test gets fresh plugins and quiet progress bars; the cache is shared per session."""
+    monkeypatch.setenv("PROXYBENCH_PROGRESS", "0")
+    monkeypatch.setenv("PROXYBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.delenv("PROXYBENCH_STRICT_PLUGINS", raising=False)
+    reset_registry()
+    yield
+    reset_registry()
+
+
+class FixedExtractor:
+    """Stands in for phi on the device: returns the features it was given."""
+
+    def __init__(self, features: np.ndarray):
+        self.features = features
+        self.dim = features.shape[1]
+
+    def extract(self, images: np.ndarray, desc: str = "") -> np.ndarray:
+        return self.features[: len(images)]
+
+
+def make_device(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> Device:
+    n = len(client_features)
+    ctx = DeviceContext(
+        images=np.zeros((n, 4, 4, 3), np.uint8),
+        labels=labels,
+        test_images=np.zeros((1, 4, 4, 3), np.uint8),
+        test_labels=np.zeros(1, np.int64),
+        extractor=FixedExtractor(client_features),
+        rng=np.random.default_rng(seed),
+        meter=Meter(),
+    )
+    return Device(ctx, Link())
+
+
+def gaussian_mixture(n_per: int, centers: int, dim: int, seed: int, spread: float = 10.0):
+    """Well-separated blobs: features and component ids."""
+    rng = np.random.default_rng(seed)
+    mus = rng.normal(0, spread, (centers, dim))
+    comp = np.repeat(np.arange(centers), n_per)
+    x = (mus[comp] + rng.normal(0, 1, (len(comp), dim))).astype(np.float32)
+    return x, comp
