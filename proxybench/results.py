@@ -65,3 +65,37 @@ def read_record(path: Path | str) -> dict[str, Any]:
 def load_records(results_dir: Path | str) -> list[dict[str, Any]]:
     """Every finished record in a folder; temporary files of interrupted writes are ignored."""
     return [read_record(p) for p in sorted(Path(results_dir).glob("*.json"))]
+
+
+def records_frame(records: list[dict[str, Any]]):
+    """One row per record with the fields tables compare (pandas DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        spec = r["spec"]
+        rows.append({
+            "run_id": r["run_id"],
+            "status": r["status"],
+            "dataset": spec["dataset"],
+            "task": spec["task"],
+            "sampler": spec["sampler"],
+            "sampler_kind": r.get("sampler_kind"),
+            "sampler_params": json.dumps(spec["sampler_params"], sort_keys=True),
+            "client_domain": spec["client_domain"],
+            "budget": spec["budget"],
+            "seed": spec["seed"],
+            "backbone": spec["backbone"],
+            "weights": spec["weights"],
+            "accuracy": r["metrics"].get("accuracy"),
+            "in_domain_share": r["selection"].get("in_domain_share"),
+            "bytes_up": r["ledger"].get("bytes_up"),
+            "bytes_down": r["ledger"].get("bytes_down"),
+            "select_bytes_up": r["ledger"].get("by_phase", {}).get("select", {}).get("up"),
+            "select_bytes_down": r["ledger"].get("by_phase", {}).get("select", {}).get("down"),
+            "device_flops": r["device"].get("flops"),
+            "epsilon": r["privacy"].get("epsilon"),
+            "epsilon_select": r["privacy"].get("epsilon_select"),
+            **{f"metric.{k}": v for k, v in r["metrics"].items() if k != "accuracy"},
+        })
+    return pd.DataFrame(rows)

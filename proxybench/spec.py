@@ -25,7 +25,7 @@ class RunSpec:
     client_domain: str = "street"
     backbone: str = "tf_efficientnet_lite0"
     weights: str = "lite0"
-    feature_layer: int = -1
+    feature_layer: int = 3  # pooled stage-3 output: chosen by measurement (docs/calibration-extractor.md)
     budget: int = 1000
     seed: int = 0
     client_fraction: float = 0.5

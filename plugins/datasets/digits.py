@@ -422,7 +422,7 @@ class DigitsDomains(Dataset):
     description: ClassVar[str] = "Embedded multi-domain digits (5 digit domains + letter distractors), generated offline"
     version: ClassVar[str] = "1"
     seed: int = 0
-    train_per_domain: int = 3000
+    train_per_domain: int = 6000
     test_per_domain: int = 500
     distractors: int = 2000
     distractor_style: Literal["distinct", "same"] = "distinct"

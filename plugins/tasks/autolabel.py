@@ -64,9 +64,9 @@ class AutoLabel(SupervisedTask):
     pool_labels_visible: ClassVar[bool] = False
     device_has_labels: ClassVar[bool] = True
 
-    k: int = 50
-    sigma: float = 16.0
-    sample_rate: float = 0.2
+    k: int = 300
+    sigma: float = 40.0
+    sample_rate: float = 1.0
     query_dtype: Literal["float16", "float32"] = "float16"
 
     def __post_init__(self) -> None:

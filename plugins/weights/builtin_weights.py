@@ -128,7 +128,7 @@ class Lite0(WeightSource):
 
     name: ClassVar[str] = "lite0"
     description: ClassVar[str] = "ImageNet EfficientNet-Lite0 weights shipped with pip (offline), for tf_efficientnet_lite0"
-    image_size: int = 64
+    image_size: int = 32  # measured: as good as 64 px at stage 3, 6x cheaper (docs/calibration-extractor.md)
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
         if backbone != "tf_efficientnet_lite0":
