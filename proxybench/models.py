@@ -50,6 +50,12 @@ def pb_cnn(pretrained: bool = False, **kwargs) -> VggCnn:
     return VggCnn(**kwargs)
 
 
+@register_model
+def pb_cnn_small(pretrained: bool = False, **kwargs) -> VggCnn:
+    """pb_cnn at half the widths (16-32-64-64), a quarter of the parameters: a compression student."""
+    return pb_cnn(pretrained, widths=(16, 32, 64, 64), **kwargs)
+
+
 def create_task_model(name: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """A timm model by name, checked to accept ``image_size`` inputs."""
     if not timm.is_model(name):

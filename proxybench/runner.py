@@ -28,6 +28,7 @@ from .sampler import CloudView, Sampler, run_sampler
 from .scenario import Scenario, make_scenario
 from .spec import RunSpec
 from .task import Task, TaskContext
+from .training import accuracy, to_tensor
 
 # Independent random streams of one run, derived from its seed.
 STREAM_SAMPLER, STREAM_DEVICE, STREAM_TASK = 1, 2, 3
@@ -130,6 +131,10 @@ def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
                 seed=spec.seed,
                 rng=np.random.default_rng([spec.seed, STREAM_TASK]),
                 cache=cache,
+                pool_key=scenario.key,
+                reference_accuracy=lambda model: accuracy(
+                    model, to_tensor(data.images[scenario.client_test_idx]), data.labels[scenario.client_test_idx]
+                ),
             )
         )
     eps_total = epsilon(compose(selection.privacy, result.privacy), spec.delta)

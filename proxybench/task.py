@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from .models import create_task_model
 from .params import Plugin
 from .privacy import no_client_information
 from .sampler import Selection
-from .training import TrainConfig, accuracy, to_tensor, train
+from .training import Loss, TrainConfig, accuracy, cross_entropy_loss, to_tensor, train
 
 
 @dataclass
@@ -41,6 +42,10 @@ class TaskContext:
     seed: int
     rng: np.random.Generator
     cache: Any
+    pool_key: dict = field(default_factory=dict)  # identifies the pool, for caching models trained on it
+    #: Accuracy of a model on the device's test set *for analysis only* (not a protocol step, not
+    #: counted on the link), e.g. a cloud teacher's reference accuracy.
+    reference_accuracy: Callable[[torch.nn.Module], float] | None = None
 
 
 @dataclass
@@ -75,17 +80,28 @@ class SupervisedTask(Task):
         if self.epochs < 1:
             raise ProxybenchError(f"{self.name}: epochs must be >= 1, got {self.epochs}")
 
-    def fit_and_score(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
-        """Train on (images, class targets) and return the device's test accuracy and the model size."""
+    def fit(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray | torch.Tensor,
+            loss_fn: Loss = cross_entropy_loss) -> torch.nn.Module:
+        """Train the task model from scratch on (images, targets).
+
+        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn`` expects.
+        """
         model = create_task_model(self.model, ctx.num_classes)
         if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
+            if not isinstance(targets, torch.Tensor):
+                targets = torch.from_numpy(np.asarray(targets, dtype=np.int64))
             train(
                 model,
                 to_tensor(images),
-                torch.from_numpy(np.asarray(targets, dtype=np.int64)),
+                targets,
                 TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=ctx.seed),
                 desc=f"training {self.model}",
+                loss_fn=loss_fn,
             )
+        return model
+
+    def score(self, ctx: TaskContext, model: torch.nn.Module) -> dict[str, Any]:
+        """Ship the model to the device for its test accuracy; report the model's size."""
         return {
             "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes),
             "model_parameters": int(sum(p.numel() for p in model.parameters())),

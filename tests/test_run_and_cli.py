@@ -93,3 +93,19 @@ def test_cli_list_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_run_finished_hook_reaches_plugins(tmp_path):
+    from proxybench import hookimpl
+    from proxybench.registry import registry
+
+    seen = []
+
+    class Logger:
+        @hookimpl
+        def proxybench_run_finished(self, record):
+            seen.append(record["run_id"])
+
+    registry().register(Logger(), name="logger")
+    record, _ = run(RunSpec(sampler="random", client_domain="printed", **TINY_RUN), tmp_path)
+    assert seen == [record["run_id"]]

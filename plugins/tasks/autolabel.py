@@ -95,7 +95,7 @@ class AutoLabel(SupervisedTask):
             "num_classes": ctx.num_classes,
         }
         pseudo = ctx.device.call(private_knn_program, msg, phase="task", label="private-knn")["labels"].astype(np.int64)
-        metrics = self.fit_and_score(ctx, ctx.images, pseudo)
+        metrics = self.score(ctx, self.fit(ctx, ctx.images, pseudo))
         metrics.update(pseudo_label_accuracy=float((pseudo == ctx.pool_true_labels).mean()), queries=int(len(pseudo)))
         return TaskResult(
             metrics=metrics,

@@ -25,7 +25,7 @@ class Outsource(SupervisedTask):
     def run(self, ctx: TaskContext) -> TaskResult:
         labels = ctx.pool_true_labels
         useful = labels != OUTSIDE_LABEL_SPACE
-        metrics = self.fit_and_score(ctx, ctx.images[useful], labels[useful])
+        metrics = self.score(ctx, self.fit(ctx, ctx.images[useful], labels[useful]))
         metrics.update(labels_bought=int(len(labels)), labels_wasted=int((~useful).sum()))
         return TaskResult(metrics=metrics)
 

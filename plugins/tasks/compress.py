@@ -1,0 +1,131 @@
+"""``compress``: adaptive model compression (DESIGN §7).
+
+The cloud trains a large teacher (any timm model) on the whole labeled pool, once per
+pool (cached by content hash). The sampler picks S using the device's *unlabeled*
+data; the teacher is distilled into a small student on S with the KL divergence at
+temperature T (Hinton et al. 2015), optionally mixed with cross-entropy on the pool's
+hard labels where S has them. The student is shipped to the device (phase ``model``)
+and scored there.
+
+Choice where the definition is open: the teacher's soft targets are computed once on
+the un-augmented images of S, while the student trains on randomly cropped ones (the
+shared trainer's augmentation); at a 4-pixel crop the mismatch is small, and it keeps
+the teacher's forward passes out of the training loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from proxybench import (
+    ProxybenchError,
+    SupervisedTask,
+    TaskContext,
+    TaskResult,
+    TrainConfig,
+    create_task_model,
+    hookimpl,
+    load_state_dict_bytes,
+    predict_logits,
+    state_dict_bytes,
+    to_tensor,
+    train,
+)
+
+
+def distillation_loss(temperature: float, hard_weight: float, hard_labels: torch.Tensor):
+    """KL(teacher || student) at temperature T, scaled by T^2, plus optional CE on hard labels (-1 = none)."""
+
+    def loss(logits: torch.Tensor, teacher_probs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(logits / temperature, dim=1)
+        kd = F.kl_div(log_p, teacher_probs, reduction="batchmean") * temperature**2
+        if hard_weight <= 0:
+            return kd
+        hard = hard_labels[index]
+        known = hard >= 0
+        if not known.any():
+            return kd
+        return (1 - hard_weight) * kd + hard_weight * F.cross_entropy(logits[known], hard[known])
+
+    return loss
+
+
+def kl_to_teacher(student: torch.nn.Module, x: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> float:
+    log_p = F.log_softmax(predict_logits(student, x) / temperature, dim=1)
+    return float(F.kl_div(log_p, teacher_probs, reduction="batchmean"))
+
+
+def count_macs(model: torch.nn.Module, image_size: int = 32) -> int:
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 3, image_size, image_size))
+    return counter.get_total_flops() // 2
+
+
+@dataclass
+class Compress(SupervisedTask):
+    name: ClassVar[str] = "compress"
+    description: ClassVar[str] = "distil a pool-trained timm teacher into a small student on the selection"
+    pool_labels_visible: ClassVar[bool] = False
+    device_has_labels: ClassVar[bool] = False
+
+    model: str = "pb_cnn_small"
+    teacher: str = "pb_cnn"
+    teacher_epochs: int = 6
+    temperature: float = 4.0
+    hard_label_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.temperature <= 0:
+            raise ProxybenchError(f"compress: temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.hard_label_weight <= 1.0:
+            raise ProxybenchError(f"compress: hard_label_weight must be in [0, 1], got {self.hard_label_weight}")
+        if self.teacher_epochs < 1:
+            raise ProxybenchError(f"compress: teacher_epochs must be >= 1, got {self.teacher_epochs}")
+
+    def load_teacher(self, ctx: TaskContext) -> torch.nn.Module:
+        """The teacher trained on every labeled pool image, cached by pool, architecture and schedule."""
+        labeled = ctx.pool_labels >= 0
+        key = {"teacher": self.teacher, "epochs": self.teacher_epochs, "pool": ctx.pool_key,
+               "num_classes": ctx.num_classes, "lr": self.lr, "batch_size": self.batch_size}
+
+        def build() -> bytes:
+            model = create_task_model(self.teacher, ctx.num_classes)
+            train(model, to_tensor(ctx.pool_images[labeled]),
+                  torch.from_numpy(ctx.pool_labels[labeled].astype(np.int64)),
+                  TrainConfig(epochs=self.teacher_epochs, batch_size=128, lr=self.lr, seed=0),
+                  desc=f"cloud teacher {self.teacher}")
+            return state_dict_bytes(model)
+
+        teacher = create_task_model(self.teacher, ctx.num_classes)
+        load_state_dict_bytes(teacher, ctx.cache.blob("teachers", key, build, suffix=".pt"))
+        return teacher.eval()
+
+    def run(self, ctx: TaskContext) -> TaskResult:
+        teacher = self.load_teacher(ctx)
+        x = to_tensor(ctx.images)
+        teacher_probs = F.softmax(predict_logits(teacher, x) / self.temperature, dim=1)
+        hard = torch.from_numpy(ctx.pool_true_labels.astype(np.int64))
+        student = self.fit(ctx, ctx.images, teacher_probs,
+                           loss_fn=distillation_loss(self.temperature, self.hard_label_weight, hard))
+        metrics = self.score(ctx, student)
+        metrics.update(
+            teacher_accuracy=ctx.reference_accuracy(teacher) if ctx.reference_accuracy else None,
+            teacher_parameters=int(sum(p.numel() for p in teacher.parameters())),
+            student_macs=count_macs(student),
+            kl_to_teacher_on_selection=kl_to_teacher(student, x, teacher_probs, self.temperature),
+        )
+        return TaskResult(metrics=metrics)
+
+
+@hookimpl
+def proxybench_tasks():
+    return [Compress]
