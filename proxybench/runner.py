@@ -24,7 +24,7 @@ from .link import Link
 from .privacy import compose, epsilon
 from .registry import registry
 from .results import SCHEMA_VERSION, environment, write_record
-from .sampler import CloudView, Sampler, run_sampler
+from .sampler import CloudView, Sampler, Selection, run_sampler
 from .scenario import Scenario, make_scenario
 from .spec import RunSpec
 from .task import Task, TaskContext
@@ -106,15 +106,22 @@ def set_up(spec: RunSpec, cache: Cache, timings: Timings | None = None) -> RunSe
     return RunSetup(scenario, extractor, pool_features, cloud, device, sampler, task, dataset.cache_key())
 
 
+def select_only(spec: RunSpec, cache: Cache, timings: Timings | None = None) -> tuple[RunSetup, Selection]:
+    """Set up a run and let its sampler choose, without the task: for calibrations and ablations of selection."""
+    timings = timings if timings is not None else Timings()
+    setup = set_up(spec, cache, timings)
+    with timings.stage("select"):
+        rng = np.random.default_rng([spec.seed, STREAM_SAMPLER])
+        selection = run_sampler(setup.sampler, setup.cloud, setup.device, spec.budget, rng)
+    return setup, selection
+
+
 def execute(spec: RunSpec, cache: Cache) -> dict[str, Any]:
     """Run one spec and return the parts of its record that the run produces."""
     timings = Timings()
-    setup = set_up(spec, cache, timings)
+    setup, selection = select_only(spec, cache, timings)
     scenario, sampler, task, device = setup.scenario, setup.sampler, setup.task, setup.device
     data = scenario.data
-
-    with timings.stage("select"):
-        selection = run_sampler(sampler, setup.cloud, device, spec.budget, np.random.default_rng([spec.seed, STREAM_SAMPLER]))
     chosen = selection.indices
     with timings.stage("task"):
         result = task.run(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from proxybench.plugins.datasets.digits import DOMAIN_NAMES, DigitsDomains, split_originals
 
 from proxybench import OUTSIDE_LABEL_SPACE, ImageData
+from proxybench.plugins.datasets.digits import DOMAIN_NAMES, DigitsDomains, split_originals
 
 SMALL = {"train_per_domain": 60, "test_per_domain": 20, "distractors": 40}
 

@@ -40,7 +40,6 @@ def test_compress_distils_and_reports_sizes(tmp_path):
 
 def test_distillation_reduces_kl_to_the_teacher():
     from proxybench.plugins.tasks.compress import distillation_loss, kl_to_teacher
-
     from proxybench.training import TrainConfig, train
 
     rng = np.random.default_rng(0)

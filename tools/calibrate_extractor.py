@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from proxybench import Cache, RunSpec
-from proxybench.runner import set_up
-from proxybench.sampler import run_sampler
+from proxybench.runner import select_only, set_up
 
 CANDIDATES = [
     # (label, backbone, weights, feature_layer)
@@ -70,9 +69,7 @@ def main() -> None:
                 for name in shares:
                     spec = RunSpec(sampler=name, backbone=backbone, weights=weights, feature_layer=layer,
                                    client_domain=dom, seed=seed, budget=args.budget).resolved()
-                    setup = set_up(spec, cache)
-                    sel = run_sampler(setup.sampler, setup.cloud, setup.device, spec.budget,
-                                      np.random.default_rng([seed, 1]))
+                    setup, sel = select_only(spec, cache)
                     shares[name].append(setup.scenario.in_domain_share(sel.indices))
                     if name == "ecos" and seed == args.seeds[0]:
                         t = time.perf_counter()

@@ -1,0 +1,67 @@
+"""``cluster-filter``: keep the clusters the device's data falls in, draw uniformly inside them.
+
+Follows DataComp's image-based filter (Gadre et al., "DataComp", NeurIPS 2023 D&B):
+cluster the pool's embeddings, keep the clusters that are the nearest cluster of at
+least one target example, sample the pool from the kept clusters. Here the "target
+examples" are the device's private data, seen only through ECOS's noisy coverage
+counts (``coverage.py``: same bytes, same epsilon as ``ecos``), so a cluster is kept
+when its noisy count is positive (or >= ``tau * sigma`` when tau > 0).
+
+Choices where the definition is open:
+- Inside the kept clusters the draw is uniform over points (not per cluster), so big
+  kept clusters get more picks, as in DataComp.
+- If the kept clusters hold fewer than B points, all of them are taken and the rest
+  is drawn uniformly from the points of the other clusters (the budget is always met).
+- With noise, about half of the empty clusters get a positive score and are kept;
+  ``tau`` is the knob against that (default 0, the definition as stated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from proxybench import CloudView, Device, Selection, gaussian_event, hookimpl
+
+from .coverage import CoverageSampler, coverage_weights
+
+
+@dataclass
+class ClusterFilter(CoverageSampler):
+    name: ClassVar[str] = "cluster-filter"
+    description: ClassVar[str] = "DataComp-style filter: uniform draw from clusters with a positive noisy coverage (DP)"
+    kind: ClassVar[str] = "private"
+
+    def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
+        sigma = self.noise_sigma()
+        cov = self.coverage(cloud, device, rng, sigma)
+        keep = coverage_weights(cov.scores, self.tau, sigma) > 0
+        inside = keep[cov.assign]
+        kept_points = np.flatnonzero(inside)
+        if len(kept_points) >= budget:
+            picked = rng.choice(kept_points, size=budget, replace=False)
+        else:
+            rest = np.flatnonzero(~inside)
+            picked = np.concatenate([kept_points, rng.choice(rest, size=budget - len(kept_points), replace=False)])
+        return Selection(
+            indices=np.sort(picked),
+            privacy=gaussian_event(sigma, self.sensitivity),
+            adjacency=self.adjacency,
+            info={
+                "R": cov.R,
+                "dim": int(cov.x.shape[1]),
+                "sigma": sigma,
+                "scores": [round(float(s), 3) for s in cov.scores],
+                "cluster_sizes": cov.sizes.tolist(),
+                "kept_clusters": int(keep.sum()),
+                "kept_points": int(len(kept_points)),
+                "step_seconds": {k: round(v, 4) for k, v in cov.times.items()},
+            },
+        )
+
+
+@hookimpl
+def proxybench_samplers():
+    return [ClusterFilter]

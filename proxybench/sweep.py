@@ -1,0 +1,261 @@
+"""Grid files -> RunSpecs, and running a sweep of them with resume, failure records and live progress.
+
+A grid (``leaderboards/NAME.toml``) names every axis of a comparison, so the leaderboard
+generated from it (``leaderboards/NAME/``) can always be regenerated or extended. Each
+run is one RunRecord named by its spec hash: a finished run is never run twice, and a
+killed sweep resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from . import __version__
+from .cache import Cache
+from .errors import ProxybenchError
+from .executors import Executor, Outcome
+from .registry import registry
+from .results import SCHEMA_VERSION, read_record, record_path, write_record
+from .spec import RunSpec
+
+#: Grid keys that are axes (lists crossed with each other).
+AXES = ("datasets", "client_domains", "backbones", "samplers", "tasks", "budgets", "seeds")
+#: RunSpec fields a grid may fix for every run under [spec].
+FIXED_FIELDS = ("client_fraction", "pool_has_client_domain", "delta")
+BACKBONE_FIELDS = ("backbone", "weights", "feature_layer")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One plugin with one set of parameters (a variant)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Grid:
+    """A parsed grid file: its name (the file stem), description and the specs it expands to."""
+
+    name: str
+    path: Path
+    description: str
+    specs: list[RunSpec]
+
+    @property
+    def leaderboard_dir(self) -> Path:
+        """Tables live beside the grid that defines them: leaderboards/NAME.toml -> leaderboards/NAME/."""
+        return self.path.with_suffix("")
+
+
+def _variants(entry: Any, kind: str, where: str) -> list[Choice]:
+    """``"name"`` or ``{name = ..., params = {...}}``; list-valued params expand into their cross product."""
+    if isinstance(entry, str):
+        return [Choice(entry)]
+    if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "params"}:
+        raise ProxybenchError(f"{where}: a {kind} is a name or a table {{name = ..., params = {{...}}}}, got {entry!r}")
+    params = entry.get("params", {})
+    keys = sorted(params)
+    values = [v if isinstance(v, list) else [v] for v in (params[k] for k in keys)]
+    return [Choice(entry["name"], dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)]
+
+
+def _choices(value: Any, kind: str, where: str) -> list[Choice]:
+    if value == "all":
+        return [Choice(n) for n in registry().names(kind)]
+    if not isinstance(value, list) or not value:
+        raise ProxybenchError(f"{where}: expected \"all\" or a non-empty list of {kind}s, got {value!r}")
+    return [c for entry in value for c in _variants(entry, kind, where)]
+
+
+def _backbones(value: Any, where: str) -> list[dict[str, Any]]:
+    out = []
+    for entry in value:
+        entry = {"backbone": entry} if isinstance(entry, str) else entry
+        if not isinstance(entry, dict) or set(entry) - set(BACKBONE_FIELDS):
+            raise ProxybenchError(f"{where}: a backbone is a timm name or a table with keys {BACKBONE_FIELDS}, got {entry!r}")
+        out.append(entry)
+    return out
+
+
+def _client_domains(value: Any, dataset: Choice, cache: Cache, where: str) -> list[str]:
+    if value != "all":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProxybenchError(f"{where}: client_domains must be \"all\" or a list of names, got {value!r}")
+        return value
+    # Only the data knows its domains; loading it also warms the cache every run needs.
+    return list(registry().get("dataset", dataset.name).build(**dataset.params).load(cache).client_domains)
+
+
+def expand(grid: dict[str, Any], where: str = "grid", cache: Cache | None = None) -> list[RunSpec]:
+    """Cross every axis of a parsed grid into resolved RunSpecs, in a resumable order, without duplicates.
+
+    Seeds vary slowest, so an interrupted sweep has complete tables for its first seeds.
+    """
+    unknown = set(grid) - set(AXES) - {"description", "spec"}
+    if unknown:
+        raise ProxybenchError(f"{where}: unknown keys {sorted(unknown)}; a grid has {sorted(AXES)}, description and [spec]")
+    if "samplers" not in grid:
+        raise ProxybenchError(f"{where}: a grid needs samplers (\"all\" or a list)")
+    fixed = grid.get("spec", {})
+    if set(fixed) - set(FIXED_FIELDS):
+        raise ProxybenchError(f"{where}: [spec] may set {FIXED_FIELDS}, got {sorted(fixed)}")
+    defaults = RunSpec()
+    datasets = _choices(grid.get("datasets", [defaults.dataset]), "dataset", f"{where}: datasets")
+    backbones = _backbones(grid.get("backbones", [{}]), f"{where}: backbones")
+    samplers = _choices(grid["samplers"], "sampler", f"{where}: samplers")
+    tasks = _choices(grid.get("tasks", [defaults.task]), "task", f"{where}: tasks")
+    budgets = grid.get("budgets", [defaults.budget])
+    seeds = grid.get("seeds", [defaults.seed])
+    cache = cache or Cache()
+
+    specs: dict[str, RunSpec] = {}
+    for dataset in datasets:
+        domains = _client_domains(grid.get("client_domains", "all"), dataset, cache, f"{where}: client_domains")
+        for backbone, seed, domain, task, sampler, budget in itertools.product(
+            backbones, seeds, domains, tasks, samplers, budgets
+        ):
+            spec = RunSpec(
+                dataset=dataset.name, dataset_params=dataset.params, client_domain=domain, **backbone,
+                sampler=sampler.name, sampler_params=sampler.params, task=task.name, task_params=task.params,
+                budget=budget, seed=seed, **fixed,
+            ).resolved()
+            specs.setdefault(spec.run_id, spec)
+    return list(specs.values())
+
+
+def load_grid(path: Path | str, cache: Cache | None = None) -> Grid:
+    """Read and expand a grid file; every spec is validated before anything runs."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ProxybenchError(f"cannot read grid {path}: {exc}") from exc
+    return Grid(path.stem, path, data.get("description", ""), expand(data, str(path), cache))
+
+
+def is_done(results_dir: Path | str, spec: RunSpec) -> bool:
+    """A run counts as done when its record is readable, ok, and from this proxybench and schema version.
+
+    A record of another version is redone (and overwritten) rather than mixed into the tables.
+    """
+    path = record_path(results_dir, spec.run_id)
+    try:
+        record = read_record(path)
+    except (OSError, ValueError):  # missing, or truncated by a non-atomic copy
+        return False
+    return (record.get("status") == "ok" and record.get("schema") == SCHEMA_VERSION
+            and record.get("proxybench_version") == __version__)
+
+
+def describe(spec: RunSpec) -> str:
+    """A short human label of a spec for progress lines."""
+    params = ",".join(f"{k}={v}" for k, v in sorted(spec.sampler_params.items()) if v != _default(spec.sampler, k))
+    sampler = f"{spec.sampler}({params})" if params else spec.sampler
+    return f"{sampler} {spec.task} {spec.dataset}/{spec.client_domain} B={spec.budget} s={spec.seed}"
+
+
+def _default(sampler: str, key: str) -> Any:
+    return registry().get("sampler", sampler).defaults().get(key)
+
+
+@dataclass
+class SweepState:
+    """Counts and recent outcomes of a running sweep; renders itself as the live progress table."""
+
+    total: int
+    skipped: int
+    slots: int
+    ok: int = 0
+    failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+    recent: list[tuple[Outcome, str]] = field(default_factory=list)
+    failures: list[tuple[Outcome, str]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.ok + self.failed
+
+    @property
+    def todo(self) -> int:
+        return self.total - self.skipped
+
+    def eta(self) -> float | None:
+        """Seconds left, from the mean wall time per finished run so far (None before the first one)."""
+        if not self.finished:
+            return None
+        return (time.monotonic() - self.started) / self.finished * (self.todo - self.finished)
+
+    def add(self, outcome: Outcome, label: str) -> None:
+        if outcome.status == "ok":
+            self.ok += 1
+        else:
+            self.failed += 1
+            self.failures.append((outcome, label))
+        self.recent = [*self.recent[-4:], (outcome, label)]
+
+    def __rich__(self) -> Group:
+        running = min(self.slots, self.todo - self.finished)
+        eta = self.eta()
+        t = Table(title="proxybench sweep", show_header=True)
+        for col in ("runs", "already done", "done", "running", "failed", "pending", "elapsed", "ETA"):
+            t.add_column(col, justify="right")
+        t.add_row(str(self.total), str(self.skipped), f"[green]{self.ok}[/green]", str(running),
+                  f"[red]{self.failed}[/red]" if self.failed else "0", str(self.todo - self.finished - running),
+                  _clock(time.monotonic() - self.started), "?" if eta is None else _clock(eta))
+        lines = Table.grid(padding=(0, 1))
+        for outcome, label in self.recent:
+            lines.add_row(outcome_line(outcome, label))
+        return Group(t, lines)
+
+
+def outcome_line(outcome: Outcome, label: str) -> str:
+    if outcome.status == "ok":
+        return f"[green]ok[/green]     {label}: accuracy {outcome.accuracy:.3f} ({outcome.seconds:.0f} s)"
+    return f"[red]FAILED[/red] {label}: {outcome.error}"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def run_sweep(
+    specs: Iterable[RunSpec],
+    results_dir: Path | str,
+    executor: Executor,
+    fail_fast: bool = False,
+    console: Console | None = None,
+) -> SweepState:
+    """Run the specs not done yet through an executor; failures are recorded and (unless fail_fast) do not stop others.
+
+    Records the executor's workers return are also written here if missing, so a remote
+    cluster without a shared results folder still fills the local one.
+    """
+    specs = list(specs)
+    results_dir = Path(results_dir)
+    todo = [s for s in specs if not is_done(results_dir, s)]
+    console = console or Console()
+    state = SweepState(total=len(specs), skipped=len(specs) - len(todo), slots=executor.slots)
+    labels = {s.run_id: describe(s) for s in todo}
+    with Live(state, console=console, refresh_per_second=2, transient=False, redirect_stderr=False) as live:
+        for outcome in executor.map(todo, results_dir, stop_on_failure=fail_fast):
+            if outcome.record is not None and not record_path(results_dir, outcome.run_id).exists():
+                write_record(outcome.record, results_dir)
+            state.add(outcome, labels[outcome.run_id])
+            if not console.is_terminal:
+                console.print(outcome_line(outcome, labels[outcome.run_id]), highlight=False)
+            live.refresh()
+    return state
+
