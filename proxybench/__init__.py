@@ -5,9 +5,10 @@ Everything a plugin author needs is importable from here; these names are the AP
 
 __version__ = "0.1.0"
 
+from .audit import AuditMechanism
 from .cache import Cache
 from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData
-from .device import Device, DeviceContext, Meter
+from .device import Device, DeviceContext, Meter, forward_flops
 from .errors import ProxybenchError
 from .features import (
     Extractor,
@@ -47,11 +48,11 @@ from .task import SupervisedTask, Task, TaskContext, TaskResult, evaluate_on_dev
 from .training import TrainConfig, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
-    "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
+    "AuditMechanism", "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
     "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
     "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
-    "create_task_model", "evaluate_on_device", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
+    "create_task_model", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
     "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
     "load_state_dict_bytes", "nearest_centroid", "no_client_information", "non_private", "predict_logits",
     "sigma_for_epsilon", "state_dict_bytes", "to_tensor", "track", "train",

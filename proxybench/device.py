@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .link import Link, Message
@@ -22,28 +23,38 @@ from .link import Link, Message
 DeviceProgram = Callable[["DeviceContext", Message], Message]
 
 
+def forward_flops(forward: Callable[[torch.Tensor], torch.Tensor], image_size: int) -> int:
+    """FLOPs of one image through ``forward`` (a model in eval mode), counted by torch's FlopCounterMode.
+
+    Counted once on a single image and scaled by the number of images: running whole
+    extractions under the counter is several times slower, and a CNN's cost is linear in
+    the batch. FlopCounterMode counts 2 FLOPs per multiply-add.
+    """
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        forward(torch.zeros(1, 3, image_size, image_size))
+    return int(counter.get_total_flops())
+
+
 @dataclass
 class Meter:
-    """Device FLOPs (torch ops counted by torch's FlopCounterMode, plus analytic numpy work) and CPU seconds."""
+    """Device FLOPs (declared by device code: torch forwards via ``forward_flops``, numpy work analytically) and CPU seconds."""
 
     flops: dict[str, int] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     _phase: str = "select"
 
     def add_flops(self, n: int) -> None:
-        """Count work torch cannot see, e.g. numpy distances (2 FLOPs per multiply-add)."""
+        """Count device work in the current phase (2 FLOPs per multiply-add)."""
         self.flops[self._phase] = self.flops.get(self._phase, 0) + int(n)
 
     def run(self, phase: str, fn: Callable[[], Any]) -> Any:
         self._phase = phase
-        counter = FlopCounterMode(display=False)
         start = time.process_time()
         try:
-            with counter:
-                return fn()
+            return fn()
         finally:
             self.cpu_seconds[phase] = self.cpu_seconds.get(phase, 0.0) + time.process_time() - start
-            self.add_flops(counter.get_total_flops())
 
     def to_record(self) -> dict[str, Any]:
         phases = sorted(set(self.flops) | set(self.cpu_seconds))
@@ -79,6 +90,7 @@ class DeviceContext:
         """phi of the private training images, computed on the device once per run (metered)."""
         if self._features is None:
             self._features = self.extractor.extract(self.images, desc="device features")
+            self.meter.add_flops(self.extractor.flops_per_image * len(self.images))
         return self._features
 
 

@@ -8,6 +8,7 @@ weights are fitted to the pool (BatchNorm recalibration, cloud training) declare
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from .cache import Cache
+from .device import forward_flops
 from .errors import ProxybenchError, unknown_name
 from .params import Plugin
 from .progress import track
@@ -99,6 +101,10 @@ class Extractor:
         self.batch_size = batch_size
         with torch.inference_mode():
             self.dim = int(self._forward(torch.zeros(1, 3, image_size, image_size)).shape[1])
+
+    @functools.cached_property
+    def flops_per_image(self) -> int:
+        return forward_flops(self._forward, self.image_size)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.layer < 0:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from dp_accounting import DpEvent
 
-from .device import Device, DeviceContext
+from .device import Device, DeviceContext, forward_flops
 from .errors import ProxybenchError
 from .features import Extractor, load_state_dict_bytes, state_dict_bytes
 from .link import Message
@@ -112,7 +112,9 @@ def _evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
     model = create_task_model(msg["model"], int(msg["num_classes"]), int(msg["image_size"]))
     load_state_dict_bytes(model, msg["weights"].tobytes())
     x = to_tensor(ctx.test_images, int(msg["image_size"]))
-    return {"accuracy": accuracy(model, x, ctx.test_labels), "n_test": len(ctx.test_labels)}
+    acc = accuracy(model, x, ctx.test_labels)  # leaves the model in eval mode
+    ctx.meter.add_flops(forward_flops(model, int(msg["image_size"])) * len(x))
+    return {"accuracy": acc, "n_test": len(ctx.test_labels)}
 
 
 def evaluate_on_device(device: Device, model: torch.nn.Module, model_name: str, num_classes: int,

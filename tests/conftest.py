@@ -32,6 +32,8 @@ def _isolated(tmp_path_factory, monkeypatch):
 class FixedExtractor:
     """Stands in for phi on the device: returns the features it was given."""
 
+    flops_per_image = 0  # the fixture's features cost nothing, so tests see only the programs' own FLOPs
+
     def __init__(self, features: np.ndarray):
         self.features = features
         self.dim = features.shape[1]

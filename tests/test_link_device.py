@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from proxybench import Meter, ProxybenchError
+from proxybench import Meter, ProxybenchError, forward_flops
 from proxybench.link import Ledger, Link, deserialize, serialize
 
 from .conftest import make_device
@@ -50,16 +50,24 @@ def test_phases_add_up_to_totals():
         ledger.record("train", "up", 1, "x")
 
 
-def test_meter_counts_torch_flops_and_cpu_time():
+def test_forward_flops_counts_a_torch_model():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 10, bias=False))
+    assert forward_flops(model, 4) == 2 * 48 * 10
+
+
+def test_meter_counts_declared_flops_and_cpu_time_by_phase():
     meter = Meter()
-    a, b = torch.randn(64, 128), torch.randn(128, 32)
-    meter.run("select", lambda: a @ b)
-    assert meter.flops["select"] == 2 * 64 * 128 * 32
+
+    def busy():
+        meter.add_flops(500)
+        return sum(i * i for i in range(200_000))
+
+    meter.run("select", busy)
     meter.run("task", lambda: meter.add_flops(1000))
     rec = meter.to_record()
-    assert rec["flops"] == 2 * 64 * 128 * 32 + 1000
-    assert rec["by_phase"]["task"]["flops"] == 1000
-    assert rec["cpu_seconds"] >= 0
+    assert rec["flops"] == 1500
+    assert rec["by_phase"]["task"]["flops"] == 1000 and rec["by_phase"]["select"]["flops"] == 500
+    assert rec["by_phase"]["select"]["cpu_seconds"] > 0
 
 
 def test_device_call_counts_both_directions_and_meters_the_program():

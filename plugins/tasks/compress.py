@@ -21,7 +21,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from proxybench import (
     ProxybenchError,
@@ -30,6 +29,7 @@ from proxybench import (
     TaskResult,
     TrainConfig,
     create_task_model,
+    forward_flops,
     hookimpl,
     load_state_dict_bytes,
     predict_logits,
@@ -59,14 +59,6 @@ def distillation_loss(temperature: float, hard_weight: float, hard_labels: torch
 def kl_to_teacher(student: torch.nn.Module, x: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> float:
     log_p = F.log_softmax(predict_logits(student, x) / temperature, dim=1)
     return float(F.kl_div(log_p, teacher_probs, reduction="batchmean"))
-
-
-def count_macs(model: torch.nn.Module, image_size: int = 32) -> int:
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, 3, image_size, image_size))
-    return counter.get_total_flops() // 2
 
 
 @dataclass
@@ -120,7 +112,7 @@ class Compress(SupervisedTask):
         metrics.update(
             teacher_accuracy=ctx.reference_accuracy(teacher) if ctx.reference_accuracy else None,
             teacher_parameters=int(sum(p.numel() for p in teacher.parameters())),
-            student_macs=count_macs(student),
+            student_macs=forward_flops(student, 32) // 2,
             kl_to_teacher_on_selection=kl_to_teacher(student, x, teacher_probs, self.temperature),
         )
         return TaskResult(metrics=metrics)
