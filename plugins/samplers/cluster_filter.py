@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from proxybench import CloudView, Device, Selection, gaussian_event, hookimpl
+from proxybench import CloudView, Device, Selection, hookimpl
 
 from .coverage import CoverageSampler, coverage_weights
 
@@ -47,7 +47,7 @@ class ClusterFilter(CoverageSampler):
             picked = np.concatenate([kept_points, rng.choice(rest, size=budget - len(kept_points), replace=False)])
         return Selection(
             indices=np.sort(picked),
-            privacy=gaussian_event(sigma, self.sensitivity),
+            privacy=self.privacy_event(),
             adjacency=self.adjacency,
             info={
                 "R": cov.R,

@@ -13,15 +13,19 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
+from dp_accounting import DpEvent
 
 from proxybench import (
+    AuditMechanism,
     CloudView,
     Device,
     DeviceContext,
     Message,
+    Meter,
     ProxybenchError,
     Sampler,
     count_sensitivity,
+    gaussian_event,
     gaussian_noise,
     kmeans,
     nearest_centroid,
@@ -34,22 +38,31 @@ def random_projection(d_in: int, d_out: int, seed: int) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal((d_in, d_out)) / np.sqrt(d_out)).astype(np.float32)
 
 
-def coverage_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: project phi(D_p), count nearest centroids, add Gaussian noise."""
-    feats = ctx.features()
+def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The Gaussian mechanism on coverage counts: counts + N(0, sigma^2) each (the device program and the audit)."""
+    return gaussian_noise(counts, sigma, rng)
+
+
+def coverage_counts(feats: np.ndarray, msg: Message, meter: Meter) -> np.ndarray:
+    """The exact coverage counts: project the device features, count each centroid's nearest points."""
     n, d = feats.shape
     if msg["reduction"] == "random":
         proj = random_projection(d, int(msg["dim"]), int(msg["projection_seed"]))
         feats = feats @ proj
-        ctx.meter.add_flops(2 * n * d * proj.shape[1])
+        meter.add_flops(2 * n * d * proj.shape[1])
     elif msg["reduction"] == "pca":
         feats = (feats - msg["pca_mean"]) @ msg["pca_matrix"]
-        ctx.meter.add_flops(2 * n * d * msg["pca_matrix"].shape[1])
+        meter.add_flops(2 * n * d * msg["pca_matrix"].shape[1])
     centroids = msg["centroids"].astype(np.float32)
     assign, _ = nearest_centroid(feats, centroids)
-    ctx.meter.add_flops(2 * n * centroids.shape[0] * centroids.shape[1])
-    counts = np.bincount(assign, minlength=len(centroids)).astype(np.float64)
-    noisy = gaussian_noise(counts, float(msg["sigma"]), ctx.rng)
+    meter.add_flops(2 * n * centroids.shape[0] * centroids.shape[1])
+    return np.bincount(assign, minlength=len(centroids)).astype(np.float64)
+
+
+def coverage_program(ctx: DeviceContext, msg: Message) -> Message:
+    """On the device: project phi(D_p), count nearest centroids, add Gaussian noise."""
+    counts = coverage_counts(ctx.features(), msg, ctx.meter)
+    noisy = privatize_counts(counts, float(msg["sigma"]), ctx.rng)
     return {"scores": noisy.astype(np.float32)}
 
 
@@ -164,6 +177,45 @@ class CoverageSampler(Sampler):
             return sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
         return self.sigma
 
+    def privacy_event(self) -> DpEvent:
+        """The one Gaussian release a coverage round makes; select() and the audit both report this."""
+        return gaussian_event(self.noise_sigma(), self.sensitivity)
+
     def coverage(self, cloud: CloudView, device: Device, rng: np.random.Generator, sigma: float) -> Coverage:
         return noisy_coverage(cloud, device, rng, self.R, self.dim, self.reduction, sigma, self.dtype,
                               self.spherical, self.kmeans_iters, label=f"{self.name}-coverage")
+
+    def audit_mechanism(self) -> AuditMechanism:
+        """One coverage release (``proxybench audit``) on a device set D and its worst-case neighbour D'.
+
+        D: a synthetic device set, 0-19 points placed exactly on each of R random centroids
+        (8 dimensions, seed 0), counted by ``coverage_counts``, the device program's own
+        counting step. D' under add/remove: D plus one point on centroid 0 (one count +1);
+        under replace-one: D with its point on centroid 1 moved onto centroid 0 (two
+        counts move by 1). Noise: ``privatize_counts``, as in the device program.
+        """
+        R, sigma, rng = self.R, self.noise_sigma(), np.random.default_rng(0)
+        centroids = rng.normal(0.0, 10.0, (R, 8)).astype(np.float32)
+        per = rng.integers(0, 20, R)
+        per[min(1, R - 1)] = max(per[min(1, R - 1)], 1)
+        points = np.repeat(centroids, per, axis=0)
+        if self.adjacency == "add_remove":
+            neighbour = np.concatenate([points, centroids[:1]])
+        elif R < 2:
+            raise ProxybenchError(f"{self.name}: a replace-one audit needs R >= 2 centroids")
+        else:
+            neighbour = points.copy()
+            neighbour[int(per[0])] = centroids[0]  # the first point on centroid 1 moves onto centroid 0
+
+        def exact(feats: np.ndarray) -> np.ndarray:
+            return coverage_counts(feats, {"reduction": "none", "centroids": centroids}, Meter())
+
+        def privatize(values: np.ndarray, rng: np.random.Generator, trials: int) -> np.ndarray:
+            return privatize_counts(np.broadcast_to(values, (trials, *values.shape)), sigma, rng)
+
+        return AuditMechanism(
+            name=f"{self.name} coverage (R={R}, sigma={sigma:.4g})", sigma=sigma, sensitivity=self.sensitivity,
+            adjacency=self.adjacency, event=self.privacy_event(), values_d=exact(points),
+            values_d_prime=exact(neighbour), privatize=privatize,
+            description="the R noisy centroid counts; D' moves one device point onto a centroid",
+        )

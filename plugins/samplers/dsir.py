@@ -23,7 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from proxybench import CloudView, Device, Selection, gaussian_event, hookimpl
+from proxybench import CloudView, Device, Selection, hookimpl
 
 from .coverage import CoverageSampler, coverage_weights
 
@@ -57,7 +57,7 @@ class Dsir(CoverageSampler):
         picked = gumbel_top_k(weights, budget, rng)
         return Selection(
             indices=np.sort(picked),
-            privacy=gaussian_event(sigma, self.sensitivity),
+            privacy=self.privacy_event(),
             adjacency=self.adjacency,
             info={
                 "R": cov.R,

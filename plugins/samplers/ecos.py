@@ -42,7 +42,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from proxybench import CloudView, Device, ProxybenchError, Selection, gaussian_event, greedy_kcenter, hookimpl, largest_remainder
+from proxybench import CloudView, Device, ProxybenchError, Selection, greedy_kcenter, hookimpl, largest_remainder
 
 from .coverage import CoverageSampler, coverage_weights
 
@@ -101,7 +101,7 @@ class Ecos(CoverageSampler):
 
         return Selection(
             indices=np.sort(picked),
-            privacy=gaussian_event(sigma, self.sensitivity),
+            privacy=self.privacy_event(),
             adjacency=self.adjacency,
             info={
                 "R": R,

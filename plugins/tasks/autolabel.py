@@ -17,6 +17,7 @@ answered and its label used).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -24,9 +25,39 @@ from typing import ClassVar, Literal
 import dp_accounting
 import numpy as np
 
-from proxybench import DeviceContext, Message, ProxybenchError, SupervisedTask, TaskContext, TaskResult, hookimpl
+from proxybench import (
+    AuditMechanism,
+    DeviceContext,
+    Message,
+    ProxybenchError,
+    SupervisedTask,
+    TaskContext,
+    TaskResult,
+    hookimpl,
+)
 
 KNN_SENSITIVITY = math.sqrt(2.0)
+
+
+def knn_votes(priv: np.ndarray, priv_sq: np.ndarray, labels: np.ndarray, q: np.ndarray, k: int, rate: float,
+              n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Exact kNN vote histograms (len(q), n_classes) over a Poisson subsample (rate) of the private set."""
+    n = len(priv)
+    dist = priv_sq[None, :] - 2.0 * q @ priv.T  # + |q|^2, constant per row
+    sampled = rng.random(dist.shape) < rate
+    dist = np.where(sampled, dist, np.inf)
+    kk = min(k, n)
+    nearest = np.argpartition(dist, kk - 1, axis=1)[:, :kk]
+    valid = np.isfinite(np.take_along_axis(dist, nearest, axis=1))
+    votes = np.zeros((len(q), n_classes))
+    rows = np.repeat(np.arange(len(q)), kk).reshape(len(q), kk)
+    np.add.at(votes, (rows[valid], labels[nearest][valid]), 1.0)
+    return votes
+
+
+def privatize_votes(votes: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The Gaussian mechanism on vote histograms: votes + N(0, sigma^2) per bin (the device program and the audit)."""
+    return votes + rng.normal(0.0, sigma, size=votes.shape) if sigma > 0 else votes
 
 
 def private_knn_program(ctx: DeviceContext, msg: Message) -> Message:
@@ -41,18 +72,8 @@ def private_knn_program(ctx: DeviceContext, msg: Message) -> Message:
     labels = np.empty(len(queries), dtype=np.int16)
     chunk = 256
     for s in range(0, len(queries), chunk):
-        q = queries[s : s + chunk]
-        dist = priv_sq[None, :] - 2.0 * q @ priv.T  # + |q|^2, constant per row
-        sampled = ctx.rng.random(dist.shape) < rate
-        dist = np.where(sampled, dist, np.inf)
-        kk = min(k, n)
-        nearest = np.argpartition(dist, kk - 1, axis=1)[:, :kk]
-        valid = np.isfinite(np.take_along_axis(dist, nearest, axis=1))
-        votes = np.zeros((len(q), n_classes))
-        rows = np.repeat(np.arange(len(q)), kk).reshape(len(q), kk)
-        np.add.at(votes, (rows[valid], ctx.labels[nearest][valid]), 1.0)
-        noisy = votes + ctx.rng.normal(0.0, sigma, size=votes.shape) if sigma > 0 else votes
-        labels[s : s + chunk] = noisy.argmax(1)
+        votes = knn_votes(priv, priv_sq, ctx.labels, queries[s : s + chunk], k, rate, n_classes, ctx.rng)
+        labels[s : s + chunk] = privatize_votes(votes, sigma, ctx.rng).argmax(1)
     ctx.meter.add_flops(2 * len(queries) * n * d)
     return {"labels": labels}
 
@@ -85,6 +106,45 @@ class AutoLabel(SupervisedTask):
         if self.sample_rate < 1.0:
             per_query = dp_accounting.PoissonSampledDpEvent(self.sample_rate, per_query)
         return dp_accounting.SelfComposedDpEvent(per_query, queries)
+
+    def audit_mechanism(self) -> AuditMechanism:
+        """One query's noisy vote histogram (before argmax) on D and on D' = D plus one record.
+
+        D: synthetic private points on a line from the query, the k nearest split evenly
+        between classes 0 and 1 (class 1 gets the extra vote when k is odd) with the k-th
+        nearest of class 1, plus 20 farther points. D' adds a class-0 record nearest to
+        the query: it enters the k nearest and pushes the class-1 point out, so the
+        tied vote flips and two bins move by 1 (distance sqrt(2), the claimed
+        sensitivity). Exact votes come from ``knn_votes``, noise from ``privatize_votes``.
+        Poisson subsampling (sample_rate < 1) is not audited: the event is for rate 1.
+        """
+        k, n_classes = self.k, 10
+        dists = np.arange(1, k + 21, dtype=np.float32)
+        labels = np.empty(k + 20, dtype=np.int64)
+        labels[:k] = np.where(np.arange(k) % 2 == (k - 1) % 2, 1, 0)  # the k-th nearest (index k-1) is class 1
+        labels[k:] = np.arange(20) % n_classes
+        query = np.zeros((1, 4), np.float32)
+
+        def exact(points: np.ndarray, point_labels: np.ndarray) -> np.ndarray:
+            priv = np.zeros((len(points), 4), np.float32)
+            priv[:, 0] = points
+            return knn_votes(priv, (priv * priv).sum(1), point_labels, query, k, 1.0, n_classes,
+                             np.random.default_rng(0))[0]
+
+        votes_d = exact(dists, labels)
+        votes_d_prime = exact(np.concatenate([[0.5], dists]).astype(np.float32), np.concatenate([[0], labels]))
+        sigma = self.sigma
+
+        def privatize(values: np.ndarray, rng: np.random.Generator, trials: int) -> np.ndarray:
+            return privatize_votes(np.broadcast_to(values, (trials, *values.shape)), sigma, rng)
+
+        return AuditMechanism(
+            name=f"autolabel private kNN vote (k={k}, sigma={sigma:g})", sigma=sigma, sensitivity=KNN_SENSITIVITY,
+            adjacency="add_remove", event=dataclasses.replace(self, sample_rate=1.0).privacy_event(1),
+            values_d=votes_d, values_d_prime=votes_d_prime, privatize=privatize,
+            description="one query's noisy 10-bin vote histogram; D' adds one record that flips a tied vote",
+            info={"sample_rate_audited": 1.0, "sample_rate": self.sample_rate},
+        )
 
     def run(self, ctx: TaskContext) -> TaskResult:
         msg = {
