@@ -46,7 +46,6 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -595,21 +594,3 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="also write the result as JSON to this file")
     p.set_defaults(func=cmd_audit)
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m proxybench.audit ...``: the audit command on its own (same flags as ``proxybench audit``)."""
-    parser = argparse.ArgumentParser(prog="proxybench")
-    add_audit_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["audit", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except ProxybenchError as exc:
-        print(f"proxybench: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # python -m proxybench.audit: run the package's module, not this __main__ copy
-    from proxybench.audit import main as _main
-
-    sys.exit(_main())

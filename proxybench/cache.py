@@ -2,7 +2,9 @@
 
 An entry's address is a hash of everything that went into it, so a changed input is
 a different entry, never a stale hit. Each entry is stored with a SHA-256 of its
-bytes; a corrupt or truncated entry fails the check and is rebuilt.
+bytes; a corrupt or truncated entry fails the check and is rebuilt. Processes that
+share the folder (a sweep's workers) build a missing entry once: the builder holds a
+per-entry file lock, the others wait for it and then read its result.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 
 
 def canonical_hash(obj: Any, length: int = 16) -> str:
@@ -74,9 +77,14 @@ class Cache:
     def blob(self, kind: str, key: Any, build: Callable[[], bytes], suffix: str = ".bin") -> bytes:
         path = self.path(kind, key, suffix)
         data = self._read_verified(path)
-        if data is None:
-            data = build()
-            self._write_verified(path, data)
+        if data is not None:
+            return data
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(path.with_name(f".{path.name}.lock")):
+            data = self._read_verified(path)  # another process may have built it while we waited
+            if data is None:
+                data = build()
+                self._write_verified(path, data)
         return data
 
     def arrays(

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .audit import add_audit_command
 from .cache import Cache, default_cache_dir
 from .errors import ProxybenchError
 from .params import describe_params
@@ -155,6 +156,95 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+EPILOG_SWEEP = """\
+examples:
+  proxybench sweep leaderboards/smoke.toml                       (about a minute)
+  proxybench sweep leaderboards/default.toml --jobs 2
+  proxybench sweep leaderboards/budget.toml --executor dask --scheduler tcp://10.0.0.5:8786
+
+Runs already recorded (status ok, this proxybench version) are skipped, so re-running
+a killed sweep resumes it; failed runs are recorded and run again next time. At the
+end the grid's leaderboard is written beside it (leaderboards/NAME.toml -> leaderboards/NAME/).
+"""
+
+
+def _records(results: Path, version: str | None = None, schema: int | None = None, run_ids: set[str] | None = None):
+    """The records a leaderboard or report shows: one version, and only the given runs (a grid's) if any."""
+    from .leaderboard import select_version
+    from .results import load_records
+
+    if not results.is_dir():
+        raise ProxybenchError(f"results folder {results} does not exist")
+    records = [r for r in load_records(results) if run_ids is None or r["run_id"] in run_ids]
+    return select_version(records, version, schema)
+
+
+def _selected(args: argparse.Namespace) -> list[dict[str, Any]]:
+    run_ids = None
+    if args.grid is not None:
+        from .sweep import load_grid
+
+        run_ids = {s.run_id for s in load_grid(args.grid, Cache(args.cache_dir)).specs}
+    return _records(args.results, args.proxybench_version, args.schema, run_ids)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .executors import make_executor
+    from .leaderboard import write_leaderboard
+    from .sweep import load_grid, run_sweep
+
+    console = Console()
+    grid = load_grid(args.grid, Cache(args.cache_dir))
+    results_dir = args.results_dir or Path("results") / grid.name
+    console.print(f"[bold]proxybench sweep[/bold] {args.grid}: {len(grid.specs)} runs -> {results_dir}"
+                  + (f"  ({grid.description})" if grid.description else ""))
+    if args.dry_run:
+        from .sweep import describe, is_done
+
+        for spec in grid.specs:
+            console.print(f"{spec.run_id}  {'done' if is_done(results_dir, spec) else 'todo'}  {describe(spec)}",
+                          highlight=False)
+        return 0
+    executor = make_executor(args.executor, args.jobs, args.scheduler, args.cache_dir)
+    state = run_sweep(grid.specs, results_dir, executor, fail_fast=args.fail_fast, console=console)
+    for outcome, label in state.failures:
+        console.print(f"[red]failed[/red] {label}: {outcome.error} (record: {results_dir / (outcome.run_id + '.json')})",
+                      highlight=False)
+    if not args.no_leaderboard and state.ok + state.skipped:
+        records = _records(results_dir, run_ids={s.run_id for s in grid.specs})
+        written = write_leaderboard(records, grid.leaderboard_dir, title=f"proxybench leaderboard: {grid.name}")
+        console.print(f"leaderboard: {grid.leaderboard_dir}/ ({len(written)} files)")
+    return 1 if state.failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from .leaderboard import write_leaderboard
+
+    records = _selected(args)
+    out = args.out or (args.grid.with_suffix("") if args.grid else Path("leaderboards") / args.results.name)
+    written = write_leaderboard(records, out)
+    Console().print(f"{len(records)} records -> {out}/: " + ", ".join(p.name for p in written), highlight=False)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    records = _selected(args)
+    figures = write_report(records, args.out)
+    Console().print(f"{len(records)} records -> {args.out}/index.html: " + ", ".join(f.file for f in figures),
+                    highlight=False)
+    return 0
+
+
+def _add_selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"), help="folder of RunRecords (default: results)")
+    p.add_argument("--grid", type=Path, default=None, help="only the runs of this grid file")
+    p.add_argument("--proxybench-version", default=None, help="only records of this proxybench version")
+    p.add_argument("--schema", type=int, default=None, help="only records of this RunRecord schema version")
+    p.add_argument("--cache-dir", type=Path, default=None, help="cache (used to expand --grid)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="proxybench", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,6 +286,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list loaded plugins, their distributions and what they provide")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("sweep", help="run every spec of a grid file (resumable), then write its leaderboard",
+                       epilog=EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("grid", type=Path, help="grid file, e.g. leaderboards/default.toml")
+    p.add_argument("--results-dir", type=Path, default=None, help="where RunRecords go (default: results/GRIDNAME)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="cache shared by all workers (default: $PROXYBENCH_CACHE_DIR or ~/.cache/proxybench)")
+    p.add_argument("--executor", choices=["local", "dask"], default="local", help="where runs execute (default: local)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="concurrent runs: local processes, or LocalCluster workers for dask (cores are split among them)")
+    p.add_argument("--scheduler", default=None,
+                   help="dask scheduler address tcp://HOST:PORT (default: a LocalCluster on 127.0.0.1)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done, run nothing")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not write the grid's leaderboard at the end")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("leaderboard", help="write markdown, CSV and sortable HTML tables from a results folder")
+    _add_selection_args(p)
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: beside --grid, else leaderboards/RESULTSNAME)")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="write PNG figures and an index.html from a results folder")
+    _add_selection_args(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder, e.g. reports/NAME")
+    p.set_defaults(func=cmd_report)
+
+    add_audit_command(sub)
     return parser
 
 

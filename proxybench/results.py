@@ -89,6 +89,7 @@ def records_frame(records: list[dict[str, Any]]):
             "weights": spec["weights"],
             "accuracy": r["metrics"].get("accuracy"),
             "in_domain_share": r["selection"].get("in_domain_share"),
+            "pool_in_domain_share": r["selection"].get("pool_in_domain_share"),
             "bytes_up": r["ledger"].get("bytes_up"),
             "bytes_down": r["ledger"].get("bytes_down"),
             "select_bytes_up": r["ledger"].get("by_phase", {}).get("select", {}).get("up"),

@@ -9,16 +9,21 @@ killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from . import __version__
 from .cache import Cache
@@ -253,6 +258,7 @@ def run_sweep(
         for outcome in executor.map(todo, results_dir, stop_on_failure=fail_fast):
             if outcome.record is not None and not record_path(results_dir, outcome.run_id).exists():
                 write_record(outcome.record, results_dir)
+            state.slots = executor.slots  # a remote cluster's size is known once connected
             state.add(outcome, labels[outcome.run_id])
             if not console.is_terminal:
                 console.print(outcome_line(outcome, labels[outcome.run_id]), highlight=False)

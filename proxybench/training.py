@@ -83,9 +83,14 @@ def train(
     torch.manual_seed(config.seed)  # model-internal randomness such as dropout
     steps_per_epoch = max(1, -(-n // config.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.25
-    )
+    total_steps = config.epochs * steps_per_epoch
+    if total_steps >= 4:
+        # At least two warm-up steps: OneCycleLR divides by the warm-up length minus one.
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=config.lr, total_steps=total_steps, pct_start=max(0.25, 2 / total_steps)
+        )
+    else:  # too few steps for a schedule: constant learning rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     model.train()
     progress = bar(desc, total=config.epochs, unit="epoch")
     try:
