@@ -8,6 +8,7 @@ is, because that is the comparison a deployable method has to win.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -27,7 +28,9 @@ ROW_FIELDS = ("dataset", "task", "sampler", "sampler_params", "client_domain", "
 DEPLOYABLE = ("private", "client-free")
 MARKS = {"oracle": "†", "privacy-free": "‡"}
 LEGEND = ("† oracle (uses the hidden ground-truth domain ids); ‡ privacy-free reference (no privacy guarantee). "
-          "Bold: best private or client-free sampler in the column. ε none = no guarantee.")
+          "Bold: best private or client-free sampler in the column. ε none = no guarantee. "
+          "audit ε_LB select: an empirical lower bound on the selection's ε (Gaussian-DP, 95%, 1e5 trials of "
+          "proxybench audit); above ε select would mean the accountant overclaims.")
 
 #: Cost columns: frame column, header, which direction is better.
 COSTS = (
@@ -134,6 +137,35 @@ def aggregate(frame: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
     return out.sort_values("acc average", ascending=False, na_position="last")
 
 
+AUDIT_COLUMN = "audit ε_LB select"
+AUDIT_TRIALS = 100_000
+
+
+@functools.cache
+def _audited_lower_bound(sampler: str, params_json: str) -> float | None:
+    """Gaussian-DP empirical lower bound on the selection's epsilon (fast audit, 95%), for auditable samplers."""
+    from .audit import audit_plugin
+
+    cls = registry().get("sampler", sampler)
+    if not hasattr(cls, "audit_mechanism"):
+        return None
+    (result,) = audit_plugin("sampler", sampler, json.loads(params_json), trials=AUDIT_TRIALS, controls=False)
+    return result.eps_lb_gdp
+
+
+def add_audit_column(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Beside the accountant's ε select, what an attacker on the real device messages provably reaches."""
+    params = frame.assign(row=[variant_label(s, json.loads(p), k) for s, p, k in
+                               zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+    first = params.groupby("row")[["sampler", "sampler_params"]].first()
+    table[AUDIT_COLUMN] = [
+        _audited_lower_bound(first.at[row, "sampler"], first.at[row, "sampler_params"])
+        if table.at[row, "kind"] == "private" else None
+        for row in table.index
+    ]
+    return table
+
+
 def best_cells(table: pd.DataFrame, domains: list[str]) -> dict[str, set[str]]:
     """Per column, the deployable rows that reach the best value (ties all win)."""
     pool = table[table.kind.isin(DEPLOYABLE)]
@@ -165,7 +197,7 @@ def build_boards(records: list[dict[str, Any]]) -> list[Board]:
         for key, setting in settings.items():
             sub = part[part.setting == key]
             domains = sorted(sub.client_domain.unique())
-            table = aggregate(sub, domains)
+            table = add_audit_column(aggregate(sub, domains), sub)
             boards.append(Board(dataset, task, setting, {k: setting.get(k) for k in varying_keys},
                                 sorted(int(s) for s in sub.seed.unique()), domains, table, best_cells(table, domains)))
     return boards
@@ -182,7 +214,7 @@ def _fmt(value: Any, col: str) -> str:
 
 
 def display_columns(board: Board) -> list[str]:
-    return [f"acc {d}" for d in [*board.domains, "average"]] + [h for _, h, _ in COSTS] + ["runs"]
+    return [f"acc {d}" for d in [*board.domains, "average"]] + [h for _, h, _ in COSTS] + [AUDIT_COLUMN, "runs"]
 
 
 def cell_text(board: Board, row: str, col: str) -> str:
