@@ -12,7 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +88,14 @@ def run_one(spec: RunSpec, results_dir: Path | str, cache_dir: Path | str | None
     return Outcome(spec.run_id, "ok", None, time.perf_counter() - start, record["metrics"].get("accuracy"), record)
 
 
+def until_failure(outcomes: Iterable[Outcome], stop_on_failure: bool) -> Iterator[Outcome]:
+    """Pass outcomes on; with ``stop_on_failure``, stop after the first failed one."""
+    for outcome in outcomes:
+        yield outcome
+        if stop_on_failure and outcome.status != "ok":
+            return
+
+
 @dataclass
 class LocalExecutor:
     """``jobs`` worker processes on this machine (``jobs=1`` runs in this process, with all cores)."""
@@ -101,22 +109,15 @@ class LocalExecutor:
 
     def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
         if self.jobs == 1:
-            for spec in specs:
-                outcome = run_one(spec, results_dir, self.cache_dir, None)
-                yield outcome
-                if stop_on_failure and outcome.status != "ok":
-                    return
+            yield from until_failure((run_one(spec, results_dir, self.cache_dir, None) for spec in specs),
+                                     stop_on_failure)
             return
         threads = max(1, available_cores() // self.jobs)
         # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
         with ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(run_one, spec, results_dir, self.cache_dir, threads) for spec in specs]
             try:
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    yield outcome
-                    if stop_on_failure and outcome.status != "ok":
-                        return
+                yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
             finally:
                 for future in futures:
                     future.cancel()
@@ -168,11 +169,7 @@ class DaskExecutor:
                 for spec in specs
             ]
             try:
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    yield outcome
-                    if stop_on_failure and outcome.status != "ok":
-                        return
+                yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
             finally:
                 client.cancel(futures)
 

@@ -45,21 +45,7 @@ class ClusterFilter(CoverageSampler):
         else:
             rest = np.flatnonzero(~inside)
             picked = np.concatenate([kept_points, rng.choice(rest, size=budget - len(kept_points), replace=False)])
-        return Selection(
-            indices=np.sort(picked),
-            privacy=self.privacy_event(),
-            adjacency=self.adjacency,
-            info={
-                "R": cov.R,
-                "dim": int(cov.x.shape[1]),
-                "sigma": sigma,
-                "scores": [round(float(s), 3) for s in cov.scores],
-                "cluster_sizes": cov.sizes.tolist(),
-                "kept_clusters": int(keep.sum()),
-                "kept_points": int(len(kept_points)),
-                "step_seconds": {k: round(v, 4) for k, v in cov.times.items()},
-            },
-        )
+        return self.selection(picked, cov, sigma, kept_clusters=int(keep.sum()), kept_points=int(len(kept_points)))
 
 
 @hookimpl

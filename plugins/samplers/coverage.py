@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from dp_accounting import DpEvent
@@ -24,6 +24,7 @@ from proxybench import (
     Meter,
     ProxybenchError,
     Sampler,
+    Selection,
     count_sensitivity,
     gaussian_event,
     gaussian_noise,
@@ -180,6 +181,23 @@ class CoverageSampler(Sampler):
     def privacy_event(self) -> DpEvent:
         """The one Gaussian release a coverage round makes; select() and the audit both report this."""
         return gaussian_event(self.noise_sigma(), self.sensitivity)
+
+    def selection(self, picked: np.ndarray, cov: Coverage, sigma: float, **info: Any) -> Selection:
+        """The Selection of a coverage sampler: its privacy event, adjacency and the round's record, plus ``info``."""
+        return Selection(
+            indices=np.sort(picked),
+            privacy=self.privacy_event(),
+            adjacency=self.adjacency,
+            info={
+                "R": cov.R,
+                "dim": int(cov.x.shape[1]),
+                "sigma": sigma,
+                "scores": [round(float(s), 3) for s in cov.scores],
+                "cluster_sizes": cov.sizes.tolist(),
+                **info,
+                "step_seconds": {k: round(v, 4) for k, v in cov.times.items()},
+            },
+        )
 
     def coverage(self, cloud: CloudView, device: Device, rng: np.random.Generator, sigma: float) -> Coverage:
         return noisy_coverage(cloud, device, rng, self.R, self.dim, self.reduction, sigma, self.dtype,

@@ -55,21 +55,8 @@ class Dsir(CoverageSampler):
         per_cluster = np.divide(cluster_w, sizes, out=np.zeros(cov.R), where=sizes > 0)
         weights = per_cluster[cov.assign]
         picked = gumbel_top_k(weights, budget, rng)
-        return Selection(
-            indices=np.sort(picked),
-            privacy=self.privacy_event(),
-            adjacency=self.adjacency,
-            info={
-                "R": cov.R,
-                "dim": int(cov.x.shape[1]),
-                "sigma": sigma,
-                "scores": [round(float(s), 3) for s in cov.scores],
-                "cluster_sizes": sizes.tolist(),
-                "positive_clusters": int((cluster_w > 0).sum()),
-                "positive_weight_points": int((weights > 0).sum()),
-                "step_seconds": {k: round(v, 4) for k, v in cov.times.items()},
-            },
-        )
+        return self.selection(picked, cov, sigma, positive_clusters=int((cluster_w > 0).sum()),
+                              positive_weight_points=int((weights > 0).sum()))
 
 
 @hookimpl

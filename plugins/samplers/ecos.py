@@ -99,21 +99,7 @@ class Ecos(CoverageSampler):
             picked = cand[:budget] if len(cand) > budget else cand
         times["diversity"] = time.perf_counter() - t
 
-        return Selection(
-            indices=np.sort(picked),
-            privacy=self.privacy_event(),
-            adjacency=self.adjacency,
-            info={
-                "R": R,
-                "dim": int(x.shape[1]),
-                "sigma": sigma,
-                "scores": [round(float(s), 3) for s in scores],
-                "cluster_sizes": sizes.tolist(),
-                "positive_clusters": int((weights > 0).sum()),
-                "candidates": int(len(cand)),
-                "step_seconds": {k: round(v, 4) for k, v in times.items()},
-            },
-        )
+        return self.selection(picked, cov, sigma, positive_clusters=int((weights > 0).sum()), candidates=int(len(cand)))
 
 
 @hookimpl
