@@ -16,6 +16,10 @@ TINY_RUN = {
     "dataset_params": TINY_DATASET,
     "task_params": {"epochs": 2, "k": 5, "sample_rate": 1.0},
 }
+#: The same, as `proxybench run` options (without --budget).
+TINY_ARGS = ["--backbone", "resnet10t", "--weights", "random",
+             *sum((["--param", f"{k}={v}"] for k, v in TINY_DATASET.items()), []),
+             "--param", "epochs=2", "--param", "k=5"]
 
 
 @pytest.fixture(autouse=True)

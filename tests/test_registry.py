@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 
@@ -11,6 +12,8 @@ import proxybench
 from proxybench import ProxybenchError
 from proxybench.cli import main
 from proxybench.registry import registry, reset_registry
+
+from .conftest import TINY_ARGS
 
 BUILTIN_SAMPLERS = {"ecos", "random", "oracle-domain", "upload-features"}
 
@@ -73,6 +76,12 @@ def test_third_party_plugin_is_listed_and_runnable(site, capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "pb-firstk" in out and "first-k" in out
+    results = site / "results"
+    assert main(["run", "--sampler", "first-k", "--param", "offset=3", "--budget", "20",
+                 "--results-dir", str(results), *TINY_ARGS]) == 0
+    (record,) = [json.loads(p.read_text()) for p in results.glob("*.json")]
+    assert record["spec"]["sampler"] == "first-k" and record["spec"]["sampler_params"] == {"offset": 3}
+    assert record["status"] == "ok" and record["selection"]["size"] == 20
 
 
 def test_broken_plugin_is_skipped_and_reported(site, capsys, monkeypatch):

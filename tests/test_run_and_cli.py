@@ -11,11 +11,7 @@ from proxybench.cli import main
 from proxybench.results import REQUIRED_KEYS
 from proxybench.runner import run
 
-from .conftest import TINY_DATASET, TINY_RUN
-
-TINY_ARGS = ["--backbone", "resnet10t", "--weights", "random",
-             *sum((["--param", f"{k}={v}"] for k, v in TINY_DATASET.items()), []),
-             "--param", "epochs=2", "--param", "k=5"]
+from .conftest import TINY_ARGS, TINY_RUN
 
 
 def test_same_spec_and_seed_give_identical_selection_and_metrics(tmp_path):
