@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from .audit import AuditMechanism
 from .cache import Cache
-from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData
+from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData, ImageWriter, memmapped_image_data
 from .device import Device, DeviceContext, Meter, forward_flops
 from .errors import ProxybenchError
 from .features import (
@@ -49,6 +49,7 @@ from .training import TrainConfig, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
     "AuditMechanism", "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
+    "ImageWriter", "memmapped_image_data",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
     "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
     "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +101,56 @@ class Cache:
         data = self.blob(kind, key, build_bytes, suffix=".npz")
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
+
+    # ---------------------------------------------------------------- folder entries
+
+    #: Files up to this size are SHA-256-checked on every read; larger ones (memory-mapped image
+    #: arrays of gigabytes) are checked by size only, which catches truncation but not bit rot.
+    FOLDER_HASH_LIMIT = 64 << 20
+
+    def _folder_ok(self, path: Path) -> bool:
+        manifest = path / "MANIFEST.json"
+        if not manifest.is_file():
+            return False
+        try:
+            files = json.loads(manifest.read_text())
+            for name, meta in files.items():
+                f = path / name
+                if not f.is_file() or f.stat().st_size != meta["size"]:
+                    return False
+                if meta.get("sha256") and hashlib.sha256(f.read_bytes()).hexdigest() != meta["sha256"]:
+                    return False
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        return True
+
+    def folder(self, kind: str, key: Any, build: Callable[[Path], None]) -> Path:
+        """A folder entry (for arrays too large for one in-memory blob, such as memory-mapped images).
+
+        ``build(tmp)`` fills a temporary folder; a MANIFEST.json of file sizes (and digests of the
+        small files) is written last and the folder renamed into place, so a partial or corrupt
+        entry reads as a miss and is rebuilt.
+        """
+        path = self.path(kind, key, "")
+        if self._folder_ok(path):
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(path.with_name(f".{path.name}.lock")):
+            if self._folder_ok(path):
+                return path
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+            try:
+                build(tmp)
+                files = {}
+                for f in sorted(tmp.iterdir()):
+                    size = f.stat().st_size
+                    digest = hashlib.sha256(f.read_bytes()).hexdigest() if size <= self.FOLDER_HASH_LIMIT else None
+                    files[f.name] = {"size": size, "sha256": digest}
+                (tmp / "MANIFEST.json").write_text(json.dumps(files, indent=1))
+                if path.exists():
+                    shutil.rmtree(path)
+                os.replace(tmp, path)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return path

@@ -114,6 +114,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         "sampler_params": {}, "task_params": {}, "dataset_params": {},
     }
     _parse_params(args.param or [], kwargs)
+    if args.data_root is not None:
+        dataset_cls = registry().get("dataset", args.dataset)
+        if "root" not in dataset_cls.param_fields():
+            raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
+        kwargs["dataset_params"]["root"] = str(Path(args.data_root).expanduser().resolve())
     spec = RunSpec(**kwargs).resolved()
     from .runner import run
 
@@ -138,6 +143,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         cls = reg.get(kind, name)
         t.add_row(name, cls.description, describe_params(cls))
     console.print(t)
+    return 0
+
+
+def cmd_datasets_info(args: argparse.Namespace) -> int:
+    cls = registry().get("dataset", args.name)
+    lines = [f"{cls.name}: {cls.description}", "", getattr(cls, "info", "") or "(no download needed)"]
+    layout = getattr(cls, "layout", "")
+    if layout:
+        lines += ["", "expected layout:", layout]
+    if "root" in cls.param_fields():
+        env_var = getattr(cls, "env_var", "")
+        where = f" (or set {env_var}=PATH)" if env_var else ""
+        lines += ["", f"data root: proxybench run --dataset {cls.name} --data-root PATH{where}"]
+    lines += ["", f"parameters: {describe_params(cls) or '(none)'}"]
+    print("\n".join(lines))
     return 0
 
 
@@ -275,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a sampler, task or dataset parameter; repeatable; prefix sampler./task./dataset. "
                         "if a name is ambiguous")
+    p.add_argument("--data-root", type=Path, default=None, metavar="PATH",
+                   help="local folder of a dataset read from disk (fills its root parameter; "
+                        "see proxybench datasets info NAME)")
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where RunRecords go (default: results)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help=f"cache for datasets, backbones, features (default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
@@ -283,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list samplers, tasks, datasets or weight sources with their parameters")
     p.add_argument("kind", choices=["samplers", "tasks", "datasets", "weights"])
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("datasets", help="about datasets: `datasets info NAME` says where to get one and its layout")
+    dsub = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND", required=True)
+    q = dsub.add_parser("info", help="where to get a dataset, the folder layout it expects, its parameters")
+    q.add_argument("name", help="dataset name (proxybench list datasets)")
+    q.set_defaults(func=cmd_datasets_info)
 
     p = sub.add_parser("plugins", help="list loaded plugins, their distributions and what they provide")
     p.set_defaults(func=cmd_plugins)

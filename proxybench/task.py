@@ -103,7 +103,8 @@ class SupervisedTask(Task):
     def score(self, ctx: TaskContext, model: torch.nn.Module) -> dict[str, Any]:
         """Ship the model to the device for its test accuracy; report the model's size."""
         return {
-            "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes),
+            "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes,
+                                           image_size=int(ctx.pool_images.shape[1])),
             "model_parameters": int(sum(p.numel() for p in model.parameters())),
         }
 

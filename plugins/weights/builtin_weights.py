@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,24 +183,64 @@ class FileWeights(WeightSource):
         return model.eval()
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to the Hugging Face hub (or the HTTPS proxy) within ``timeout`` seconds?"""
+    import socket
+    from urllib.parse import urlparse
+
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return False
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 @dataclass
 class HubWeights(WeightSource):
-    """timm's pretrained weights from the hub: needs network, fails clearly without it."""
+    """timm's pretrained weights from the hub: needs network (or the local hub cache), fails fast without it.
+
+    ``image_size`` 0 takes the input size of the weights' pretrained config (224 for most ImageNet weights).
+    Offline (``HF_HUB_OFFLINE=1``, or the hub unreachable within ``timeout`` seconds) only the local hub
+    cache is tried, without retries.
+    """
 
     name: ClassVar[str] = "hub"
-    description: ClassVar[str] = "timm pretrained weights from the hub (needs network)"
-    image_size: int = 64
+    description: ClassVar[str] = "timm pretrained weights from the hub (needs network); image size from the weights' config"
+    image_size: int = 0
+    timeout: float = 3.0
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
-        import timm
+        import socket
 
+        import timm
+        from huggingface_hub import constants
+
+        offline_before = constants.HF_HUB_OFFLINE
+        offline = offline_before or not hub_reachable(self.timeout)
+        timeout_before = socket.getdefaulttimeout()
         try:
-            return timm.create_model(backbone, pretrained=True, num_classes=0).eval()
+            constants.HF_HUB_OFFLINE = offline  # read at call time by huggingface_hub: no retries offline
+            socket.setdefaulttimeout(max(self.timeout, 10.0))  # no download hangs forever
+            model = timm.create_model(backbone, pretrained=True, num_classes=0).eval()
         except Exception as exc:
+            where = "offline (hub unreachable or HF_HUB_OFFLINE set) and not in the local hub cache" if offline else \
+                f"{type(exc).__name__}: {exc}"
             raise ProxybenchError(
-                f"could not fetch pretrained weights for {backbone!r} ({type(exc).__name__}: {exc}). "
-                "Offline, use --weights lite0 (shipped), cloud, random, or file:PATH"
+                f"could not fetch pretrained weights for {backbone!r}: {where}. "
+                "Offline, use --weights lite0 (shipped with pip), cloud, random, or file:PATH (a timm/torch checkpoint)"
             ) from exc
+        finally:
+            constants.HF_HUB_OFFLINE = offline_before
+            socket.setdefaulttimeout(timeout_before)
+        if not self.image_size:
+            size = (getattr(model, "pretrained_cfg", {}) or {}).get("input_size", (3, 224, 224))
+            self.image_size = int(size[-1])
+        return model
 
 
 @hookimpl
