@@ -45,13 +45,14 @@ from .registry import (
 from .sampler import CloudView, Sampler, Selection
 from .spec import RunSpec
 from .task import SupervisedTask, Task, TaskContext, TaskResult, evaluate_on_device
-from .training import TrainConfig, accuracy, predict_logits, to_tensor, train
+from .training import TrainConfig, UnlabeledTerm, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
     "AuditMechanism", "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
     "ImageWriter", "memmapped_image_data",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
-    "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "WeightSource", "accuracy", "bar",
+    "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "UnlabeledTerm",
+    "WeightSource", "accuracy", "bar",
     "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
     "create_task_model", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
     "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from .models import create_task_model
 from .params import Plugin
 from .privacy import no_client_information
 from .sampler import Selection
-from .training import Loss, TrainConfig, accuracy, cross_entropy_loss, to_tensor, train
+from .training import Loss, TrainConfig, UnlabeledTerm, accuracy, cross_entropy_loss, to_tensor, train
 
 
 @dataclass
@@ -81,12 +82,17 @@ class SupervisedTask(Task):
             raise ProxybenchError(f"{self.name}: epochs must be >= 1, got {self.epochs}")
 
     def fit(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray | torch.Tensor,
-            loss_fn: Loss = cross_entropy_loss) -> torch.nn.Module:
-        """Train the task model from scratch on (images, targets).
+            loss_fn: Loss = cross_entropy_loss, unlabeled: UnlabeledTerm | None = None,
+            desc: str | None = None) -> torch.nn.Module:
+        """Train the task model from scratch on (images, targets), plus an optional unlabeled term.
 
-        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn`` expects.
+        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn``
+        expects. The model's initial weights come from the run's seed, not from whatever
+        the process drew before, so a run gives the same model in any process.
         """
-        model = create_task_model(self.model, ctx.num_classes)
+        with torch.random.fork_rng():
+            torch.manual_seed(ctx.seed)
+            model = create_task_model(self.model, ctx.num_classes)
         if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
             if not isinstance(targets, torch.Tensor):
                 targets = torch.from_numpy(np.asarray(targets, dtype=np.int64))
@@ -95,14 +101,16 @@ class SupervisedTask(Task):
                 to_tensor(images),
                 targets,
                 TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=ctx.seed),
-                desc=f"training {self.model}",
+                desc=desc or f"training {self.model}",
                 loss_fn=loss_fn,
+                unlabeled=unlabeled,
             )
         return model
 
     def score(self, ctx: TaskContext, model: torch.nn.Module) -> dict[str, Any]:
         """Ship the model to the device for its test accuracy; report the model's size."""
         return {
+            "model_sha256": hashlib.sha256(state_dict_bytes(model)).hexdigest()[:16],
             "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes,
                                            image_size=int(ctx.pool_images.shape[1])),
             "model_parameters": int(sum(p.numel() for p in model.parameters())),

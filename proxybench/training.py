@@ -63,6 +63,23 @@ def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor, _index: torc
     return F.cross_entropy(logits, targets)
 
 
+@dataclass
+class UnlabeledTerm:
+    """A loss on unlabeled images added to every training step (semi-supervised training).
+
+    Each step draws ``ratio`` unlabeled images per labeled one from ``x`` (uniformly, with
+    replacement, from the trainer's generator); ``views(batch, gen)`` turns them into the
+    model inputs the term needs (e.g. a weak and a strong augmentation); the labeled batch
+    and the views go through the model in one forward pass, so BatchNorm normalises them
+    together; ``loss(view_logits)`` is added to the labeled loss.
+    """
+
+    x: torch.Tensor
+    ratio: int
+    views: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    loss: Callable[[torch.Tensor], torch.Tensor]
+
+
 def train(
     model: nn.Module,
     x: torch.Tensor,
@@ -70,15 +87,20 @@ def train(
     config: TrainConfig,
     desc: str = "training",
     loss_fn: Loss = cross_entropy_loss,
+    unlabeled: UnlabeledTerm | None = None,
 ) -> nn.Module:
     """AdamW with a OneCycle schedule over ``config.epochs``; stops with an error on a NaN loss.
 
     ``targets`` may be class indices or soft targets; ``loss_fn(logits, targets, index)``
     gets the batch's row indices too, for losses that look up per-sample extras.
+    An epoch is one pass over the labeled ``x``; ``unlabeled`` adds a term on unlabeled
+    images to each step (without it nothing else is drawn from the generator).
     """
     n = len(x)
     if n == 0:
         raise ProxybenchError("cannot train on an empty set")
+    if unlabeled is not None and (len(unlabeled.x) == 0 or unlabeled.ratio < 1):
+        raise ProxybenchError("unlabeled training needs at least one unlabeled image and a ratio >= 1")
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # model-internal randomness such as dropout
     steps_per_epoch = max(1, -(-n // config.batch_size))
@@ -101,7 +123,12 @@ def train(
                 if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
                     continue
                 xb = random_crop(x[idx], config.crop_pad, gen)
-                loss = loss_fn(model(xb), targets[idx], idx)
+                if unlabeled is None:
+                    loss = loss_fn(model(xb), targets[idx], idx)
+                else:
+                    pick = torch.randint(len(unlabeled.x), (unlabeled.ratio * len(idx),), generator=gen)
+                    logits = model(torch.cat([xb, unlabeled.views(unlabeled.x[pick], gen)]))
+                    loss = loss_fn(logits[: len(idx)], targets[idx], idx) + unlabeled.loss(logits[len(idx) :])
                 if not torch.isfinite(loss):
                     raise ProxybenchError(
                         f"{desc}: loss became {loss.item()} at epoch {epoch + 1}; "

@@ -90,6 +90,7 @@ class Compress(SupervisedTask):
                "num_classes": ctx.num_classes, "lr": self.lr, "batch_size": self.batch_size}
 
         def build() -> bytes:
+            torch.manual_seed(0)
             model = create_task_model(self.teacher, ctx.num_classes)
             train(model, to_tensor(ctx.pool_images[labeled]),
                   torch.from_numpy(ctx.pool_labels[labeled].astype(np.int64)),
