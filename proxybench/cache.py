@@ -104,9 +104,26 @@ class Cache:
 
     # ---------------------------------------------------------------- folder entries
 
-    #: Files up to this size are SHA-256-checked on every read; larger ones (memory-mapped image
-    #: arrays of gigabytes) are checked by size only, which catches truncation but not bit rot.
+    #: Files up to this size are SHA-256-checked on every read. Larger ones (memory-mapped image or
+    #: feature arrays of gigabytes, which a full hash would read whole on every open) are checked by
+    #: size and by a SHA-256 of their first and last FOLDER_EDGE_BYTES, both recorded at build time:
+    #: that catches truncation, a partial write and a damaged .npy header, but not bit rot in between.
     FOLDER_HASH_LIMIT = 64 << 20
+    FOLDER_EDGE_BYTES = 1 << 20
+
+    @classmethod
+    def _edge_digest(cls, path: Path) -> str:
+        with open(path, "rb") as f:
+            head = f.read(cls.FOLDER_EDGE_BYTES)
+            f.seek(max(0, path.stat().st_size - cls.FOLDER_EDGE_BYTES))
+            return hashlib.sha256(head + f.read()).hexdigest()
+
+    @classmethod
+    def _file_meta(cls, path: Path) -> dict[str, Any]:
+        size = path.stat().st_size
+        if size <= cls.FOLDER_HASH_LIMIT:
+            return {"size": size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        return {"size": size, "sha256": None, "edge_sha256": cls._edge_digest(path)}
 
     def _folder_ok(self, path: Path) -> bool:
         manifest = path / "MANIFEST.json"
@@ -120,6 +137,8 @@ class Cache:
                     return False
                 if meta.get("sha256") and hashlib.sha256(f.read_bytes()).hexdigest() != meta["sha256"]:
                     return False
+                if meta.get("edge_sha256") and self._edge_digest(f) != meta["edge_sha256"]:
+                    return False
         except (OSError, ValueError, KeyError, TypeError):
             return False
         return True
@@ -127,9 +146,9 @@ class Cache:
     def folder(self, kind: str, key: Any, build: Callable[[Path], None]) -> Path:
         """A folder entry (for arrays too large for one in-memory blob, such as memory-mapped images).
 
-        ``build(tmp)`` fills a temporary folder; a MANIFEST.json of file sizes (and digests of the
-        small files) is written last and the folder renamed into place, so a partial or corrupt
-        entry reads as a miss and is rebuilt.
+        ``build(tmp)`` fills a temporary folder; a MANIFEST.json of file sizes and digests (see
+        FOLDER_HASH_LIMIT for what is verified on large files) is written last and the folder renamed
+        into place, so a partial or corrupt entry reads as a miss and is rebuilt.
         """
         path = self.path(kind, key, "")
         if self._folder_ok(path):
@@ -141,11 +160,7 @@ class Cache:
             tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
             try:
                 build(tmp)
-                files = {}
-                for f in sorted(tmp.iterdir()):
-                    size = f.stat().st_size
-                    digest = hashlib.sha256(f.read_bytes()).hexdigest() if size <= self.FOLDER_HASH_LIMIT else None
-                    files[f.name] = {"size": size, "sha256": digest}
+                files = {f.name: self._file_meta(f) for f in sorted(tmp.iterdir())}
                 (tmp / "MANIFEST.json").write_text(json.dumps(files, indent=1))
                 if path.exists():
                     shutil.rmtree(path)

@@ -109,7 +109,9 @@ class LocalExecutor:
 
     def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
         if self.jobs == 1:
-            yield from until_failure((run_one(spec, results_dir, self.cache_dir, None) for spec in specs),
+            # All cores, set explicitly: the thread count changes float summation order, and records
+            # must not depend on which executor (or which OMP_NUM_THREADS) ran them.
+            yield from until_failure((run_one(spec, results_dir, self.cache_dir, available_cores()) for spec in specs),
                                      stop_on_failure)
             return
         threads = max(1, available_cores() // self.jobs)

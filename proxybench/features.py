@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,8 +118,10 @@ class Extractor:
         return out.mean(dim=(2, 3))
 
     @torch.inference_mode()
-    def extract(self, images: np.ndarray, desc: str = "features") -> np.ndarray:
-        out = np.empty((len(images), self.dim), dtype=np.float32)
+    def extract(self, images: np.ndarray, desc: str = "features", out: np.ndarray | None = None) -> np.ndarray:
+        """phi(images) for uint8 NHWC ``images``, batch by batch, into ``out`` (e.g. a memory map) when given."""
+        if out is None:
+            out = np.empty((len(images), self.dim), dtype=np.float32)
         starts = range(0, len(images), self.batch_size)
         for start in track(starts, desc=desc, total=len(starts)):
             x = to_tensor(images[start : start + self.batch_size], self.image_size, self.mean, self.std)
@@ -146,8 +149,19 @@ def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, s
 
 
 def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, cache: Cache) -> np.ndarray:
-    """phi(images), cached by the extractor's identity and the images' identity."""
-    key = {"extractor": extractor.key, "images": images_key}
-    return cache.arrays("features", key, lambda: {"features": extractor.extract(images, desc="pool features")})[
-        "features"
-    ]
+    """phi(images), cached by the extractor's identity and the images' identity, as a read-only memory map.
+
+    The entry is a cache folder holding ``features.npy`` (float32, N x dim), written batch by
+    batch during extraction and opened with ``mmap_mode="r"``: a pool of a million images is
+    never held twice in memory (no bytes blob, no decoded copy). What a read verifies is
+    described at ``Cache.FOLDER_HASH_LIMIT``.
+    """
+
+    def fill(folder: Path) -> None:
+        out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32,
+                                        shape=(len(images), extractor.dim))
+        extractor.extract(images, desc="pool features", out=out)
+        out.flush()
+
+    path = cache.folder("features", {"extractor": extractor.key, "images": images_key}, fill)
+    return np.load(path / "features.npy", mmap_mode="r")

@@ -14,35 +14,56 @@ import numpy as np
 from .errors import ProxybenchError
 
 
-def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """Index of and squared distance to the nearest centroid for each row of ``x``."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and squared distance to the nearest centroid for each row of ``x``.
+
+    ``|x|^2 - 2 x.c + |c|^2`` per row chunk, evaluated in place in one (chunk x R) buffer
+    (at R = 1000, chunks of 1024-4096 rows measured alike and 8192 about 20% slower);
+    ``x`` may be a memory map, converted to float32 one chunk at a time.
+    """
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     c_sq = (c * c).sum(1)
     assign = np.empty(len(x), dtype=np.int64)
     dist = np.empty(len(x), dtype=np.float32)
     for s in range(0, len(x), chunk):
-        xb = x[s : s + chunk]
-        d = (xb * xb).sum(1, keepdims=True) - 2.0 * xb @ c.T + c_sq
-        assign[s : s + chunk] = d.argmin(1)
-        dist[s : s + chunk] = np.maximum(d[np.arange(len(xb)), assign[s : s + chunk]], 0.0)
+        xb = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
+        d = xb @ c.T
+        d *= -2.0
+        d += (xb * xb).sum(1, keepdims=True)
+        d += c_sq
+        a = d.argmin(1)
+        assign[s : s + chunk] = a
+        dist[s : s + chunk] = np.maximum(np.take_along_axis(d, a[:, None], 1)[:, 0], 0.0)
     return assign, dist
 
 
 def kmeans(
-    x: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False
+    x: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False, max_points: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """faiss k-means over *all* points (no silent subsampling); returns centroids and assignments."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    """faiss k-means; returns centroids and the assignment of every point.
+
+    Trains on *all* points (faiss's silent 256-points-per-centroid subsample is switched
+    off) unless ``max_points`` > 0 caps the training set: then a uniform sample of
+    ``max_points`` rows, drawn from ``seed``, trains the centroids, and every row is
+    still assigned. ``x`` may be a read-only memory map; it is not copied when float32.
+    """
     n, d = x.shape
     if not 1 <= k <= n:
         raise ProxybenchError(f"k-means needs 1 <= k <= number of points ({n}), got k={k}")
+    if max_points < 0:
+        raise ProxybenchError(f"k-means max_points must be >= 0 (0: all points), got {max_points}")
+    train = x
+    if 0 < max_points < n:
+        if max_points < k:
+            raise ProxybenchError(f"k-means max_points ({max_points}) must be >= k ({k})")
+        train = x[np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))]
+    train = np.ascontiguousarray(train, dtype=np.float32)
     km = faiss.Kmeans(
         d, k, niter=niter, seed=int(seed), spherical=spherical, verbose=False,
-        max_points_per_centroid=math.ceil(n / k) + 1,  # faiss otherwise samples 256*k points
+        max_points_per_centroid=math.ceil(len(train) / k) + 1,  # faiss otherwise samples 256*k points
         min_points_per_centroid=1,
     )
-    km.train(x)
+    km.train(train)
     centroids = km.centroids.copy()
     assign, _ = nearest_centroid(x, centroids)
     return centroids, assign
@@ -58,15 +79,27 @@ def greedy_kcenter(
 
     Starts from the points in ``covered`` (not selectable, e.g. centroids) or, when
     none are given, from row ``first``, which then counts toward the budget.
+
+    Each step is one read of ``x`` (the float32 matvec ``x @ x[j]``) plus O(N) in-place
+    work on preallocated buffers: chosen points keep min_d = -1 (distances are >= 0), so
+    the argmax never returns them and, on ties, picks the first farthest point.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
     if not 1 <= budget <= n:
         raise ProxybenchError(f"k-center budget must be in 1..{n}, got {budget}")
     x_sq = (x * x).sum(1)
-    min_d = np.full(n, np.inf, dtype=np.float32)
     chosen = np.empty(budget, dtype=np.int64)
-    taken = np.zeros(n, dtype=bool)
+    buf = np.empty(n, dtype=np.float32)
+
+    def distances_to(j: int) -> np.ndarray:
+        """max(|x|^2 - 2 x.x_j + |x_j|^2, 0), written into ``buf``."""
+        d = np.matmul(x, x[j], out=buf)
+        d *= -2.0
+        d += x_sq
+        d += x_sq[j]
+        return np.maximum(d, 0.0, out=d)
+
     start = 0
     if covered is not None and len(covered):
         _, min_d = nearest_centroid(x, covered)
@@ -75,14 +108,13 @@ def greedy_kcenter(
             raise ProxybenchError("greedy_kcenter needs covered points or a first center")
         chosen[0] = first
         start = 1
-        min_d = np.maximum(x_sq - 2.0 * x @ x[first] + x_sq[first], 0.0)
-        taken[first] = True
+        min_d = distances_to(first).copy()
+        min_d[first] = -1.0
     for i in range(start, budget):
-        scores = np.where(taken, -np.inf, min_d)
-        j = int(scores.argmax())
+        j = int(min_d.argmax())
         chosen[i] = j
-        taken[j] = True
-        np.minimum(min_d, np.maximum(x_sq - 2.0 * x @ x[j] + x_sq[j], 0.0), out=min_d)
+        np.minimum(min_d, distances_to(j), out=min_d)
+        min_d[j] = -1.0
     return chosen
 
 

@@ -98,11 +98,14 @@ def noisy_coverage(
     spherical: bool,
     kmeans_iters: int,
     label: str = "ecos-coverage",
+    kmeans_max_points: int = 0,
 ) -> Coverage:
     """Steps 0-3 of ECOS: reduce, cluster the pool into R centroids, ask the device for noisy counts.
 
     Randomness is drawn from ``rng`` in a fixed order (projection seed, then k-means
-    seed), so a sampler built on it stays deterministic per seed.
+    seed), so a sampler built on it stays deterministic per seed. ``kmeans_max_points``
+    > 0 trains k-means on that many uniformly drawn points (from the k-means seed) and
+    still assigns every point; 0 trains on all of them.
     """
     times: dict[str, float] = {}
     t = time.perf_counter()
@@ -126,7 +129,8 @@ def noisy_coverage(
     times["reduce"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    centroids, assign = kmeans(x, R, seed=int(rng.integers(2**31)), niter=kmeans_iters, spherical=spherical)
+    centroids, assign = kmeans(x, R, seed=int(rng.integers(2**31)), niter=kmeans_iters, spherical=spherical,
+                               max_points=kmeans_max_points)
     times["kmeans"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -160,12 +164,15 @@ class CoverageSampler(Sampler):
     dtype: Literal["float32", "float16"] = "float32"
     spherical: bool = False
     kmeans_iters: int = 20
+    kmeans_max_points: int = 0  # k-means training-sample cap; 0 = train on every pool point
 
     def __post_init__(self) -> None:
         if self.R < 1:
             raise ProxybenchError(f"{self.name}: R must be >= 1, got {self.R}")
         if self.sigma < 0:
             raise ProxybenchError(f"{self.name}: sigma must be >= 0, got {self.sigma}")
+        if self.kmeans_max_points < 0:
+            raise ProxybenchError(f"{self.name}: kmeans_max_points must be >= 0 (0: all points), got {self.kmeans_max_points}")
         if self.reduction != "none" and self.dim < 1:
             raise ProxybenchError(f"{self.name}: dim must be >= 1 with reduction {self.reduction!r}, got {self.dim}")
 
@@ -201,7 +208,8 @@ class CoverageSampler(Sampler):
 
     def coverage(self, cloud: CloudView, device: Device, rng: np.random.Generator, sigma: float) -> Coverage:
         return noisy_coverage(cloud, device, rng, self.R, self.dim, self.reduction, sigma, self.dtype,
-                              self.spherical, self.kmeans_iters, label=f"{self.name}-coverage")
+                              self.spherical, self.kmeans_iters, label=f"{self.name}-coverage",
+                              kmeans_max_points=self.kmeans_max_points)
 
     def audit_mechanism(self) -> AuditMechanism:
         """One coverage release (``proxybench audit``) on a device set D and its worst-case neighbour D'.

@@ -10,7 +10,9 @@ leaves it open (DESIGN §5):
    ``"none"`` keeps phi's full width.
 1. *Cloud clustering.* faiss k-means with ``R`` centroids over every pool point
    (faiss's default 256-points-per-centroid subsample is switched off); optional
-   spherical k-means.
+   spherical k-means. Only when asked, ``kmeans_max_points`` > 0 caps the k-means
+   training set at that many uniformly drawn pool points (for pools of millions); every
+   point is still assigned to its nearest centroid. The default 0 means all points.
 2. *Downlink.* The R centroids, float32 or float16 (``dtype``).
 3. *Device: centroid coverage.* v_r = number of private points whose nearest centroid
    is c_r, plus N(0, sigma^2) per count (Gaussian mechanism). One private record moves
@@ -30,7 +32,7 @@ leaves it open (DESIGN §5):
    paper's objective. ``diversity=False`` skips it (then M = B).
 
 Steps 0-3 (and the parameters R, dim, reduction, sigma, target_epsilon, adjacency, tau,
-dtype, spherical, kmeans_iters) live in ``coverage.py``, shared with ``dsir`` and
+dtype, spherical, kmeans_iters, kmeans_max_points) live in ``coverage.py``, shared with ``dsir`` and
 ``cluster-filter`` so the three spend exactly the same bytes and epsilon.
 """
 
