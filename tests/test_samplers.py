@@ -79,7 +79,7 @@ def test_budget_equal_to_pool_returns_the_pool_and_bad_budgets_fail(name):
             run_sampler(sampler, cloud, make_device(x[:5]), bad, np.random.default_rng(0))
 
 
-COVERAGE = {"R": 40, "dim": 16, "sigma": 2.0}
+COVERAGE = {"R": 40, "dim": 16, "reduction": "random", "sigma": 2.0}
 
 
 @pytest.mark.parametrize("name,params,low,high", [
@@ -117,7 +117,7 @@ def test_ecos_bytes_privacy_and_flops():
     x, comp = gaussian_mixture(300, 5, 32, seed=2)
     client = x[comp == 1][:100]
     device = make_device(client)
-    sampler = create_sampler("ecos", R=20, dim=8, sigma=5.0)
+    sampler = create_sampler("ecos", R=20, dim=8, reduction="random", dtype="float32", sigma=5.0)
     sel = run_sampler(sampler, cloud_for(x), device, 100, np.random.default_rng(0))
     led = device.link.ledger.to_record()
     assert 20 * 8 * 4 <= led["bytes_down"] < 20 * 8 * 4 + 300
@@ -126,9 +126,14 @@ def test_ecos_bytes_privacy_and_flops():
     # projection d -> d' plus nearest-centroid distances, 2 FLOPs per multiply-add
     assert device.meter.flops["select"] == 2 * 100 * 32 * 8 + 2 * 100 * 20 * 8
     half = make_device(client)
-    run_sampler(create_sampler("ecos", R=20, dim=8, dtype="float16"), cloud_for(x), half, 100,
+    run_sampler(create_sampler("ecos", R=20, dim=8, reduction="random", dtype="float16"), cloud_for(x), half, 100,
                 np.random.default_rng(0))
     assert half.link.ledger.to_record()["bytes_down"] < led["bytes_down"] - 20 * 8 * 2 + 50
+    # The default: no reduction, float16 centroids of phi's full width.
+    full = make_device(client)
+    run_sampler(create_sampler("ecos", R=20), cloud_for(x), full, 100, np.random.default_rng(0))
+    assert 20 * 32 * 2 <= full.link.ledger.to_record()["bytes_down"] < 20 * 32 * 2 + 300
+    assert full.meter.flops["select"] == 2 * 100 * 20 * 32
 
 
 def test_ecos_sigma_zero_is_no_privacy_and_target_epsilon_sets_sigma():
