@@ -59,6 +59,7 @@ from dp_accounting import DpEvent
 from scipy import optimize, special, stats
 
 from .errors import ProxybenchError
+from .params import split_param
 from .privacy import DEFAULT_DELTA
 from .privacy import epsilon as pld_epsilon
 
@@ -525,12 +526,10 @@ def _route_params(items: list[str], targets: list[tuple[str, str]]) -> dict[tupl
     reg = registry()
     out: dict[tuple[str, str], dict[str, str]] = {t: {} for t in targets}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProxybenchError(f"--param expects key=value, got {item!r}")
-        prefix, dot, bare = key.partition(".")
-        chosen = [t for t in targets if dot and prefix in t] if dot else list(targets)
-        key = bare if dot and chosen else key
+        prefix, key, value = split_param(item)
+        chosen = [t for t in targets if prefix in t] if prefix else list(targets)
+        if prefix and not chosen:
+            key = f"{prefix}.{key}"
         owners = [t for t in chosen if key in reg.get(*t).param_fields()]
         if not owners:
             listing = "; ".join(f"{k} {n}: {', '.join(reg.get(k, n).param_fields()) or '(none)'}" for k, n in targets)

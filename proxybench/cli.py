@@ -14,7 +14,7 @@ from . import __version__
 from .audit import add_audit_command
 from .cache import Cache, default_cache_dir
 from .errors import ProxybenchError
-from .params import describe_params
+from .params import describe_params, split_param
 from .registry import registry
 from .spec import RunSpec
 
@@ -47,14 +47,11 @@ def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
         "dataset": reg.get("dataset", spec_kwargs["dataset"]),
     }
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProxybenchError(f"--param expects key=value, got {item!r}")
-        prefix, dot, bare = key.partition(".")
-        if dot and prefix in owners:
+        prefix, key, value = split_param(item)
+        if prefix in owners:
             targets = [prefix]
-            key = bare
         else:
+            key = f"{prefix}.{key}" if prefix else key
             targets = [kind for kind, cls in owners.items() if key in cls.param_fields()]
         if not targets:
             known = {kind: sorted(cls.param_fields()) for kind, cls in owners.items()}

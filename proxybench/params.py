@@ -128,3 +128,12 @@ def describe_params(cls: type[Plugin]) -> str:
             tname = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
         parts.append(f"{name}: {tname} = {defaults.get(name)!r}")
     return "; ".join(parts)
+
+
+def split_param(item: str) -> tuple[str, str, str]:
+    """``[owner.]key=value`` from the command line -> (owner or "", key, value)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ProxybenchError(f"--param expects key=value, got {item!r}")
+    owner, dot, bare = key.partition(".")
+    return (owner, bare, value) if dot else ("", key, value)

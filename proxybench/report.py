@@ -126,13 +126,18 @@ def _finish(fig: plt.Figure, axes: list[plt.Axes], path: Path) -> None:
     plt.close(fig)
 
 
+def _accuracy_with(part: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Accuracy mean/std per variant and budget, beside the mean of ``column`` (the x axis)."""
+    pts = summarize(part, ["variant", "budget"], "accuracy")
+    return pts.merge(part.groupby(["variant", "budget"])[column].mean().reset_index(), on=["variant", "budget"])
+
+
 def fig_accuracy_vs_bytes(frame: pd.DataFrame, path: Path) -> str:
     tasks = sorted(frame.task.unique())
     fig, axes = _panels(tasks, "Accuracy vs communication (mean over client domains and seeds)")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
-        pts = summarize(part, ["variant", "budget"], "accuracy")
-        pts = pts.merge(part.groupby(["variant", "budget"]).total_bytes.mean().reset_index(), on=["variant", "budget"])
+        pts = _accuracy_with(part, "total_bytes")
         for _, row in pts.iterrows():
             _scatter(ax, row, row.total_bytes, row["mean"], row["std"])
         real = pts[pts.sampler_kind != "oracle"].reset_index(drop=True)
@@ -232,8 +237,7 @@ def fig_flops_vs_accuracy(frame: pd.DataFrame, path: Path) -> str:
     fig, axes = _panels(tasks, "Device compute vs accuracy")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
-        pts = summarize(part, ["variant", "budget"], "accuracy")
-        pts = pts.merge(part.groupby(["variant", "budget"]).device_flops.mean().reset_index(), on=["variant", "budget"])
+        pts = _accuracy_with(part, "device_flops")
         pts = pts[pts.device_flops > 0]
         for _, row in pts.iterrows():
             _scatter(ax, row, row.device_flops, row["mean"], row["std"])
