@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from .audit import AuditMechanism
 from .cache import Cache
-from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData, ImageWriter, memmapped_image_data
+from .dataset import OUTSIDE_LABEL_SPACE, Dataset, ImageData, ImageRows, ImageWriter, memmapped_image_data
 from .device import Device, DeviceContext, Meter, forward_flops
 from .errors import ProxybenchError
 from .features import (
@@ -45,11 +45,11 @@ from .registry import (
 from .sampler import CloudView, Sampler, Selection
 from .spec import RunSpec
 from .task import SupervisedTask, Task, TaskContext, TaskResult, evaluate_on_device
-from .training import TrainConfig, UnlabeledTerm, accuracy, predict_logits, to_tensor, train
+from .training import ImageTensors, TrainConfig, UnlabeledTerm, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
     "AuditMechanism", "Cache", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
-    "ImageWriter", "memmapped_image_data",
+    "ImageRows", "ImageTensors", "ImageWriter", "memmapped_image_data",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
     "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "UnlabeledTerm",
     "WeightSource", "accuracy", "bar",

@@ -111,6 +111,15 @@ class Cache:
     FOLDER_HASH_LIMIT = 64 << 20
     FOLDER_EDGE_BYTES = 1 << 20
 
+    @staticmethod
+    def _sha256(path: Path) -> str:
+        """Streamed, so verifying a large entry never reads it into memory at once."""
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     @classmethod
     def _edge_digest(cls, path: Path) -> str:
         with open(path, "rb") as f:
@@ -122,7 +131,7 @@ class Cache:
     def _file_meta(cls, path: Path) -> dict[str, Any]:
         size = path.stat().st_size
         if size <= cls.FOLDER_HASH_LIMIT:
-            return {"size": size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            return {"size": size, "sha256": cls._sha256(path)}
         return {"size": size, "sha256": None, "edge_sha256": cls._edge_digest(path)}
 
     def _folder_ok(self, path: Path) -> bool:
@@ -135,7 +144,7 @@ class Cache:
                 f = path / name
                 if not f.is_file() or f.stat().st_size != meta["size"]:
                     return False
-                if meta.get("sha256") and hashlib.sha256(f.read_bytes()).hexdigest() != meta["sha256"]:
+                if meta.get("sha256") and self._sha256(f) != meta["sha256"]:
                     return False
                 if meta.get("edge_sha256") and self._edge_digest(f) != meta["edge_sha256"]:
                     return False

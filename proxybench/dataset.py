@@ -73,6 +73,44 @@ class ImageData:
         )
 
 
+class ImageRows:
+    """Some rows of an image array, read from it only when indexed.
+
+    The images of a folder dataset are a memory map: ``images[pool_idx]`` would copy the
+    whole pool into memory. A view reads just the rows a caller asks for (a batch, a
+    selection), in file order, so a pool of any size is never decoded at once.
+    """
+
+    def __init__(self, images: np.ndarray, rows: np.ndarray):
+        self.images = images
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.images.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.images.dtype
+
+    def take(self, key: Any) -> ImageRows:
+        """A narrower view (rows picked as ``__getitem__`` would pick them), still unread."""
+        return ImageRows(self.images, self.rows[key if isinstance(key, slice) else np.asarray(key)])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """The rows ``key`` picks (an int, a slice, an index array or a boolean mask), as an array."""
+        rows = self.rows[key if isinstance(key, (int, np.integer, slice)) else np.asarray(key)]
+        if rows.ndim == 0:
+            return np.asarray(self.images[int(rows)])
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((len(rows), *self.images.shape[1:]), dtype=self.images.dtype)
+        out[order] = self.images[rows[order]]
+        return out
+
+
 class Dataset(Plugin):
     """A dataset plugin: a dataclass of parameters with a ``load`` method.
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .cache import Cache
+from .dataset import ImageRows
 from .device import forward_flops
 from .errors import ProxybenchError, unknown_name
 from .params import Plugin
@@ -31,9 +32,13 @@ from .training import to_tensor
 class PoolData:
     """What the cloud may fit phi's weights to: the pool, labels where the pool has them."""
 
-    images: np.ndarray
+    images: ImageRows  # read lazily: index it for the rows you need
     labels: np.ndarray
     key: dict  # identifies the pool for caching
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, ImageRows):  # an in-memory array: a view of all its rows
+            self.images = ImageRows(self.images, np.arange(len(self.images)))
 
 
 class WeightSource(Plugin):

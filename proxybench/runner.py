@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .cache import Cache
-from .dataset import OUTSIDE_LABEL_SPACE
+from .dataset import OUTSIDE_LABEL_SPACE, ImageRows
 from .device import Device, DeviceContext, Meter
 from .features import Extractor, PoolData, build_extractor, cached_features
 from .link import Link
@@ -77,7 +77,8 @@ def set_up(spec: RunSpec, cache: Cache, timings: Timings | None = None) -> RunSe
     with timings.stage("pool_features"):
         if extractor.key["pool"] is None:  # phi does not depend on the pool: one cache entry per dataset
             train_idx = np.flatnonzero(~data.is_test)
-            all_feats = cached_features(extractor, data.images[train_idx], {"data": dataset.cache_key()}, cache)
+            all_feats = cached_features(extractor, ImageRows(data.images, train_idx), {"data": dataset.cache_key()},
+                                        cache)
             position = np.full(len(data.images), -1)
             position[train_idx] = np.arange(len(train_idx))
             pool_features = all_feats[position[scenario.pool_idx]]
@@ -86,7 +87,7 @@ def set_up(spec: RunSpec, cache: Cache, timings: Timings | None = None) -> RunSe
 
     device = Device(
         DeviceContext(
-            images=data.images[scenario.client_train_idx],
+            images=ImageRows(data.images, scenario.client_train_idx),
             labels=data.labels[scenario.client_train_idx] if task.device_has_labels else None,
             test_images=data.images[scenario.client_test_idx],
             test_labels=data.labels[scenario.client_test_idx],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dataset import ImageData
+from .dataset import ImageData, ImageRows
 from .errors import ProxybenchError, unknown_name
 
 
@@ -30,8 +30,9 @@ class Scenario:
         return self.data.domain_names.index(self.client_domain)
 
     @property
-    def pool_images(self) -> np.ndarray:
-        return self.data.images[self.pool_idx]
+    def pool_images(self) -> ImageRows:
+        """Read lazily: a folder dataset's pool is a memory map too large to copy."""
+        return ImageRows(self.data.images, self.pool_idx)
 
     @property
     def pool_labels(self) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from dp_accounting import DpEvent
 
+from .dataset import ImageRows
 from .device import Device, DeviceContext, forward_flops
 from .errors import ProxybenchError
 from .features import Extractor, load_state_dict_bytes, state_dict_bytes
@@ -35,7 +36,7 @@ class TaskContext:
     images: np.ndarray  # the selected pool images
     features: np.ndarray  # phi of the selected pool images (cloud-side)
     pool_true_labels: np.ndarray  # of the selected images; -1 outside the label space
-    pool_images: np.ndarray  # the whole pool (for semi-supervised tasks)
+    pool_images: ImageRows  # the whole pool, read lazily (for semi-supervised tasks and teachers)
     pool_labels: np.ndarray  # the whole pool's labels
     num_classes: int
     device: Device

@@ -46,6 +46,29 @@ def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor
     return out.permute(0, 3, 1, 2).contiguous()
 
 
+class ImageTensors:
+    """Normalised tensors made batch by batch from uint8 image rows (an array or an ``ImageRows``).
+
+    The trainer and ``predict_logits`` only index their inputs, so a teacher trained on a
+    whole pool reads one batch of it at a time instead of holding it all as float32.
+    The values are those ``to_tensor`` gives for the same rows.
+    """
+
+    def __init__(self, images, image_size: int | None = None, mean=MEAN, std=STD):
+        self.images = images
+        self.image_size = image_size
+        self.mean = mean
+        self.std = std
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = index.numpy()
+        return to_tensor(self.images[index], self.image_size, self.mean, self.std)
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 30
@@ -74,7 +97,7 @@ class UnlabeledTerm:
     together; ``loss(view_logits)`` is added to the labeled loss.
     """
 
-    x: torch.Tensor
+    x: torch.Tensor | ImageTensors
     ratio: int
     views: Callable[[torch.Tensor, torch.Generator], torch.Tensor]
     loss: Callable[[torch.Tensor], torch.Tensor]
@@ -82,7 +105,7 @@ class UnlabeledTerm:
 
 def train(
     model: nn.Module,
-    x: torch.Tensor,
+    x: torch.Tensor | ImageTensors,
     targets: torch.Tensor,
     config: TrainConfig,
     desc: str = "training",
@@ -146,7 +169,7 @@ def train(
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def predict_logits(model: nn.Module, x: torch.Tensor | ImageTensors, batch_size: int = 512) -> torch.Tensor:
     model.eval()
     return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 

@@ -20,7 +20,7 @@ from .upload_features import round_robin_nearest
 
 
 def upload_raw_program(ctx: DeviceContext, msg: Message) -> Message:
-    return {"images": np.ascontiguousarray(ctx.images, dtype=np.uint8)}
+    return {"images": np.ascontiguousarray(ctx.images[:], dtype=np.uint8)}
 
 
 @dataclass

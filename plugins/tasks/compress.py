@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from proxybench import (
+    ImageTensors,
     ProxybenchError,
     SupervisedTask,
     TaskContext,
@@ -92,7 +93,7 @@ class Compress(SupervisedTask):
         def build() -> bytes:
             torch.manual_seed(0)
             model = create_task_model(self.teacher, ctx.num_classes)
-            train(model, to_tensor(ctx.pool_images[labeled]),
+            train(model, ImageTensors(ctx.pool_images.take(labeled)),
                   torch.from_numpy(ctx.pool_labels[labeled].astype(np.int64)),
                   TrainConfig(epochs=self.teacher_epochs, batch_size=128, lr=self.lr, seed=0),
                   desc=f"cloud teacher {self.teacher}")

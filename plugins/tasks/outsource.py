@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from proxybench import (
     OUTSIDE_LABEL_SPACE,
+    ImageTensors,
     ProxybenchError,
     SupervisedTask,
     TaskContext,
@@ -47,7 +48,6 @@ from proxybench import (
     TrainConfig,
     UnlabeledTerm,
     hookimpl,
-    to_tensor,
 )
 from proxybench.training import MEAN, STD, random_crop
 
@@ -141,10 +141,10 @@ class Outsource(SupervisedTask):
             return self.fit(ctx, images, labels), {"unlabeled_used": 0, "mask_rate": None}
         pool = ctx.pool_images
         if self.unlabeled_pool_size is not None and self.unlabeled_pool_size < len(pool):
-            pool = pool[np.sort(ctx.rng.choice(len(pool), self.unlabeled_pool_size, replace=False))]
+            pool = pool.take(np.sort(ctx.rng.choice(len(pool), self.unlabeled_pool_size, replace=False)))
         fixmatch = FixMatch(self.threshold, self.unlabeled_weight, TrainConfig.crop_pad)
         model = self.fit(ctx, images, labels, desc=f"training {self.model} (FixMatch)",
-                         unlabeled=UnlabeledTerm(to_tensor(pool), self.unlabeled_ratio, fixmatch.views, fixmatch.loss))
+                         unlabeled=UnlabeledTerm(ImageTensors(pool), self.unlabeled_ratio, fixmatch.views, fixmatch.loss))
         return model, {"unlabeled_used": int(len(pool)), "mask_rate": fixmatch.mask_rate}
 
 

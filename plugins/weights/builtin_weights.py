@@ -14,6 +14,8 @@ from torch import nn
 
 from proxybench import (
     Cache,
+    ImageRows,
+    ImageTensors,
     PoolData,
     ProxybenchError,
     TrainConfig,
@@ -28,7 +30,7 @@ from proxybench import (
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, images: np.ndarray, image_size: int, mean, std,
+def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, image_size: int, mean, std,
                           batch_size: int = 256) -> None:
     """Replace BatchNorm running statistics by exact averages over ``images``.
 
@@ -67,7 +69,7 @@ class RandomInit(WeightSource):
             rng = np.random.default_rng(self.init_seed)
             take = rng.choice(len(pool.images), size=min(self.bn_images, len(pool.images)), replace=False)
             mean, std = self.normalization(model)
-            recalibrate_batchnorm(model, pool.images[np.sort(take)], self.image_size, mean, std)
+            recalibrate_batchnorm(model, pool.images.take(np.sort(take)), self.image_size, mean, std)
         return model.eval()
 
 
@@ -97,7 +99,7 @@ class CloudTrained(WeightSource):
             model = create_backbone(backbone)
             model.reset_classifier(n_classes)
             mean, std = self.normalization(model)
-            x = to_tensor(pool.images[labeled], self.image_size, mean, std)
+            x = ImageTensors(pool.images.take(labeled), self.image_size, mean, std)
             y = torch.from_numpy(pool.labels[labeled].astype(np.int64))
             train(model, x, y, TrainConfig(epochs=self.epochs, seed=seed), desc=f"cloud-training {backbone}")
             model.reset_classifier(0)
