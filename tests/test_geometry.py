@@ -23,6 +23,34 @@ def test_kcenter_equals_brute_force_greedy():
     assert greedy_kcenter(x, 12, first=7).tolist() == brute_force_kcenter(x, 12, 7)
 
 
+def unpruned_kcenter(x: np.ndarray, budget: int, covered: np.ndarray, chosen: tuple = ()) -> list[int]:
+    """Farthest-first from a covered set (and already ``chosen`` rows), with float64 broadcast distances."""
+    x = x.astype(np.float64)
+    min_d = ((x[:, None, :] - covered[None].astype(np.float64)) ** 2).sum(2).min(1)
+    chosen = list(chosen)
+    while len(chosen) < budget:
+        j = int(np.where(np.isin(np.arange(len(x)), chosen), -1.0, min_d).argmax())
+        chosen.append(j)
+        min_d = np.minimum(min_d, ((x - x[j]) ** 2).sum(1))
+    return chosen
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), blobs=st.integers(1, 12), spread=st.integers(0, 6))
+def test_kcenter_equals_float64_traversal_on_clustered_data(seed, blobs, spread):
+    """From covered centroids or a first row, ties included (first farthest point wins).
+
+    Integer coordinates keep every float32 distance exact, so any difference from the float64
+    traversal is a logic error, not rounding.
+    """
+    rng = np.random.default_rng(seed)
+    mus = rng.integers(-40, 41, (blobs, 6))
+    x = (mus[rng.integers(0, blobs, 400)] + rng.integers(-spread, spread + 1, (400, 6))).astype(np.float32)
+    covered = mus[: max(1, blobs // 2)].astype(np.float32)
+    assert greedy_kcenter(x, 150, covered=covered).tolist() == unpruned_kcenter(x, 150, covered)
+    assert greedy_kcenter(x, 150, first=5).tolist() == unpruned_kcenter(x, 150, x[5:6], chosen=(5,))
+
+
 def test_kcenter_from_covered_set_avoids_covered_region():
     x = np.concatenate([np.zeros((20, 2)), np.full((20, 2), 10.0)]).astype(np.float32)
     x += np.random.default_rng(0).normal(0, 0.1, x.shape).astype(np.float32)
