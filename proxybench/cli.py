@@ -215,6 +215,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     results_dir = args.results_dir or Path("results") / grid.name
     console.print(f"[bold]proxybench sweep[/bold] {args.grid}: {len(grid.specs)} runs -> {results_dir}"
                   + (f"  ({grid.description})" if grid.description else ""))
+    for reason in sorted(set(grid.left_out.values())):
+        console.print(f"[yellow]left out[/yellow] {reason}", highlight=False)
     if args.dry_run:
         from .sweep import describe, is_done
 

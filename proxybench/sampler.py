@@ -52,6 +52,8 @@ class Sampler(Plugin):
     """A proxy-data sampler: a dataclass of parameters with a ``select`` method."""
 
     kind: ClassVar[PrivacyKind] = "client-free"
+    #: True for samplers that read ``CloudView.labels``: they run only under tasks whose pool is labeled.
+    needs_pool_labels: ClassVar[bool] = False
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         raise NotImplementedError
@@ -71,6 +73,11 @@ def run_sampler(
 ) -> Selection:
     """Call ``select`` and hold it to the contract: exactly ``budget`` unique in-range indices."""
     check_budget(budget, cloud.size)
+    if sampler.needs_pool_labels and cloud.labels is None:
+        raise ProxybenchError(
+            f"sampler {sampler.name!r} needs pool labels, but this task keeps the pool unlabeled; "
+            "use a sampler that does not read labels (e.g. 'random') or a task with a labeled pool"
+        )
     sel = sampler.select(cloud, device, budget, rng)
     idx = np.asarray(sel.indices)
     if idx.ndim != 1 or len(idx) != budget:

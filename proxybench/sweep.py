@@ -56,6 +56,8 @@ class Grid:
     path: Path
     description: str
     specs: list[RunSpec]
+    #: sampler x task pairs the grid names but that cannot run together, with the reason
+    left_out: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def leaderboard_dir(self) -> Path:
@@ -102,10 +104,21 @@ def _client_domains(value: Any, dataset: Choice, cache: Cache, where: str) -> li
     return list(registry().get("dataset", dataset.name).build(**dataset.params).load(cache).client_domains)
 
 
-def expand(grid: dict[str, Any], where: str = "grid", cache: Cache | None = None) -> list[RunSpec]:
+def incompatibility(sampler: str, task: str) -> str | None:
+    """Why a sampler cannot run under a task (None when it can): checked from the plugins' declarations."""
+    reg = registry()
+    if reg.get("sampler", sampler).needs_pool_labels and not reg.get("task", task).pool_labels_visible:
+        return f"{sampler} needs pool labels; {task} keeps the pool unlabeled"
+    return None
+
+
+def expand(grid: dict[str, Any], where: str = "grid", cache: Cache | None = None,
+           left_out: dict[tuple[str, str], str] | None = None) -> list[RunSpec]:
     """Cross every axis of a parsed grid into resolved RunSpecs, in a resumable order, without duplicates.
 
     Seeds vary slowest, so an interrupted sweep has complete tables for its first seeds.
+    Sampler x task pairs that cannot run together are not expanded; they are collected in
+    ``left_out`` (pair -> reason) so the caller can say so.
     """
     unknown = set(grid) - set(AXES) - {"description", "spec"}
     if unknown:
@@ -130,6 +143,11 @@ def expand(grid: dict[str, Any], where: str = "grid", cache: Cache | None = None
         for backbone, seed, domain, task, sampler, budget in itertools.product(
             backbones, seeds, domains, tasks, samplers, budgets
         ):
+            reason = incompatibility(sampler.name, task.name)
+            if reason:
+                if left_out is not None:
+                    left_out[(sampler.name, task.name)] = reason
+                continue
             spec = RunSpec(
                 dataset=dataset.name, dataset_params=dataset.params, client_domain=domain, **backbone,
                 sampler=sampler.name, sampler_params=sampler.params, task=task.name, task_params=task.params,
@@ -146,7 +164,9 @@ def load_grid(path: Path | str, cache: Cache | None = None) -> Grid:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ProxybenchError(f"cannot read grid {path}: {exc}") from exc
-    return Grid(path.stem, path, data.get("description", ""), expand(data, str(path), cache))
+    left_out: dict[tuple[str, str], str] = {}
+    specs = expand(data, str(path), cache, left_out)
+    return Grid(path.stem, path, data.get("description", ""), specs, left_out)
 
 
 def is_done(results_dir: Path | str, spec: RunSpec) -> bool:

@@ -211,7 +211,7 @@ def test_random_balanced_equal_per_label_and_needs_labels():
     sel = run_sampler(create_sampler("random-balanced", outside="group"), cloud_for(x, labels=labels),
                       make_device(x[:5]), 40, np.random.default_rng(0))
     assert np.bincount(labels[sel.indices] + 1).tolist() == [10, 10, 10, 0, 10]
-    with pytest.raises(ProxybenchError, match="hidden"):
+    with pytest.raises(ProxybenchError, match="needs pool labels.*keeps the pool unlabeled"):
         run_sampler(create_sampler("random-balanced"), cloud_for(x), make_device(x[:5]), 10, np.random.default_rng(0))
 
 

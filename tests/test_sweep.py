@@ -51,6 +51,18 @@ def test_grid_all_and_errors():
         expand({**TINY_GRID, "samplers": ["rando"]})
 
 
+def test_grid_leaves_out_samplers_a_task_cannot_serve():
+    """random-balanced reads pool labels: it runs under compress (labeled pool), not under outsource."""
+    left_out: dict = {}
+    grid = {**TINY_GRID, "samplers": ["random", "random-balanced"],
+            "tasks": [{"name": "outsource", "params": {"epochs": 1}}, {"name": "compress", "params": {"epochs": 1}}]}
+    specs = expand(grid, left_out=left_out)
+    assert sorted((s.sampler, s.task) for s in specs) == [
+        ("random", "compress"), ("random", "outsource"), ("random-balanced", "compress")]
+    assert list(left_out) == [("random-balanced", "outsource")]
+    assert "keeps the pool unlabeled" in left_out[("random-balanced", "outsource")]
+
+
 def test_shipped_grids_parse():
     root = Path(__file__).parent.parent / "leaderboards"
     smoke = load_grid(root / "smoke.toml")

@@ -1,8 +1,8 @@
 """``random-balanced``: a uniform draw with equal numbers per pool label (class-balanced random).
 
 The usual class-balanced random baseline of the coreset literature (e.g. DeepCore's
-"balance" option); it needs the pool's labels, so it runs only under tasks that show
-them, and otherwise fails saying so.
+"balance" option); it needs the pool's labels, so it runs only under tasks whose pool is
+labeled (``compress``); elsewhere the run fails saying so and sweeps leave it out.
 
 Choices where the definition is open:
 - Pool points labelled OUTSIDE_LABEL_SPACE (-1, distractors) are excluded by default
@@ -25,7 +25,6 @@ from proxybench import (
     OUTSIDE_LABEL_SPACE,
     CloudView,
     Device,
-    ProxybenchError,
     Sampler,
     Selection,
     hookimpl,
@@ -38,15 +37,11 @@ class RandomBalanced(Sampler):
     name: ClassVar[str] = "random-balanced"
     description: ClassVar[str] = "uniform draw with equal numbers per pool label (client-free; needs pool labels)"
     kind: ClassVar[str] = "client-free"
+    needs_pool_labels: ClassVar[bool] = True
 
     outside: Literal["exclude", "group"] = "exclude"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        if cloud.labels is None:
-            raise ProxybenchError(
-                "random-balanced needs pool labels, but this task keeps pool labels hidden; "
-                "use 'random' or a task that shows pool labels"
-            )
         labels = np.asarray(cloud.labels)
         usable = np.ones(len(labels), bool) if self.outside == "group" else labels != OUTSIDE_LABEL_SPACE
         groups = rng.permutation(np.unique(labels[usable]))  # random order: who gets the remainders

@@ -66,7 +66,7 @@ def kl_to_teacher(student: torch.nn.Module, x: torch.Tensor, teacher_probs: torc
 class Compress(SupervisedTask):
     name: ClassVar[str] = "compress"
     description: ClassVar[str] = "distil a pool-trained timm teacher into a small student on the selection"
-    pool_labels_visible: ClassVar[bool] = False
+    pool_labels_visible: ClassVar[bool] = True  # the cloud's pool is labeled: it trains the teacher on it
     device_has_labels: ClassVar[bool] = False
 
     model: str = "pb_cnn_small"
