@@ -1,8 +1,8 @@
 """ECOS selection end to end on synthetic pool features vs faiss k-means alone on the same matrix.
 
-Full form: N = 1e4, 1e5, 1e6, d = 512, R = 100 and 1000, B = 1% of N. ``reduction="none"``
-clusters the 512-d features themselves; ``"random"`` (the default) projects them to 64-d
-first, and k-means alone then runs on that projected matrix. Peak memory is the feature
+Full form: N = 1e4, 1e5, 1e6, d = 512, R = 100 and 1000, B = 1% of N. ``reduction="none"`` (the
+default) clusters the 512-d features themselves; ``"random"`` projects them to 64-d first,
+and k-means alone then runs on that projected matrix. Peak memory is the feature
 matrix plus what selection allocates on top of it (tracemalloc, an extra untimed run; faiss's
 own C++ buffers are not seen), relative to the feature matrix; the full form asserts < 2.
 """
