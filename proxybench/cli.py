@@ -177,6 +177,7 @@ EPILOG_SWEEP = """\
 examples:
   proxybench sweep leaderboards/smoke.toml                       (about a minute)
   proxybench sweep leaderboards/default.toml --jobs 2
+  proxybench sweep leaderboards/budget.toml --where seed=0 --where task=outsource   (part of a grid)
   proxybench sweep leaderboards/budget.toml --executor dask --scheduler tcp://10.0.0.5:8786
 
 Runs already recorded (status ok, this proxybench version) are skipped, so re-running
@@ -213,6 +214,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     console = Console()
     grid = load_grid(args.grid, Cache(args.cache_dir))
     results_dir = args.results_dir or Path("results") / grid.name
+    grid_run_ids = {s.run_id for s in grid.specs}  # the leaderboard shows every run of the grid recorded so far
+    if args.where:
+        from .sweep import restrict
+
+        total = len(grid.specs)
+        grid.specs = restrict(grid.specs, args.where)
+        console.print(f"--where {' '.join(args.where)}: {len(grid.specs)} of the grid's {total} runs")
     console.print(f"[bold]proxybench sweep[/bold] {args.grid}: {len(grid.specs)} runs -> {results_dir}"
                   + (f"  ({grid.description})" if grid.description else ""))
     for reason in sorted(set(grid.left_out.values())):
@@ -230,7 +238,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print(f"[red]failed[/red] {label}: {outcome.error} (record: {results_dir / (outcome.run_id + '.json')})",
                       highlight=False)
     if not args.no_leaderboard and state.ok + state.skipped:
-        records = _records(results_dir, run_ids={s.run_id for s in grid.specs})
+        records = _records(results_dir, run_ids=grid_run_ids)
         written = write_leaderboard(records, grid.leaderboard_dir, title=f"proxybench leaderboard: {grid.name}")
         console.print(f"leaderboard: {grid.leaderboard_dir}/ ({len(written)} files)")
     return 1 if state.failed else 0
@@ -328,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dask scheduler address tcp://HOST:PORT (default: a LocalCluster on 127.0.0.1)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done, run nothing")
+    p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
+                   help="run only part of the grid, e.g. --where seed=0 --where task=outsource,compress "
+                        "(fields: dataset client_domain backbone weights sampler task budget seed); "
+                        "the leaderboard then shows the part that has run")
     p.add_argument("--no-leaderboard", action="store_true", help="do not write the grid's leaderboard at the end")
     p.set_defaults(func=cmd_sweep)
 

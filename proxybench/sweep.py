@@ -157,6 +157,21 @@ def expand(grid: dict[str, Any], where: str = "grid", cache: Cache | None = None
     return list(specs.values())
 
 
+#: RunSpec fields ``--where`` may filter on.
+WHERE_FIELDS = ("dataset", "client_domain", "backbone", "weights", "sampler", "task", "budget", "seed")
+
+
+def restrict(specs: list[RunSpec], where: list[str]) -> list[RunSpec]:
+    """The specs matching every ``FIELD=VALUE`` (several values: ``FIELD=A,B``): part of a grid, same run ids."""
+    wanted: dict[str, set[str]] = {}
+    for item in where:
+        name, sep, values = item.partition("=")
+        if not sep or name not in WHERE_FIELDS or not values:
+            raise ProxybenchError(f"--where {item!r}: expected FIELD=VALUE[,VALUE...] with FIELD one of {WHERE_FIELDS}")
+        wanted.setdefault(name, set()).update(values.split(","))
+    return [s for s in specs if all(str(getattr(s, k)) in v for k, v in wanted.items())]
+
+
 def load_grid(path: Path | str, cache: Cache | None = None) -> Grid:
     """Read and expand a grid file; every spec is validated before anything runs."""
     path = Path(path)

@@ -52,7 +52,7 @@ def small_params(name: str) -> dict:
 def test_contract_exact_unique_in_range_and_deterministic(name, n, frac, seed):
     x, comp = gaussian_mixture(n // 4 + 1, 4, 6, seed)
     x = x[:n]
-    in_domain = np.ones(n, bool) if name == "oracle-domain" else None
+    in_domain = comp[:n] == 0 if name == "oracle-domain" else None  # budgets above its size take the fill path
     budget = max(1, int(frac * n))
     sampler = create_sampler(name, **small_params(name))
     picks = []
@@ -213,6 +213,16 @@ def test_random_balanced_equal_per_label_and_needs_labels():
     assert np.bincount(labels[sel.indices] + 1).tolist() == [10, 10, 10, 0, 10]
     with pytest.raises(ProxybenchError, match="needs pool labels.*keeps the pool unlabeled"):
         run_sampler(create_sampler("random-balanced"), cloud_for(x), make_device(x[:5]), 10, np.random.default_rng(0))
+
+
+def test_oracle_domain_fills_beyond_the_client_domain_with_all_of_it():
+    x, comp = gaussian_mixture(10, 4, 4, 0)
+    in_domain = comp == 1
+    cloud = cloud_for(x, in_domain)
+    sel = run_sampler(create_sampler("oracle-domain"), cloud, make_device(x[:5]), 7, np.random.default_rng(0))
+    assert in_domain[sel.indices].all() and sel.info["filled"] == 0
+    sel = run_sampler(create_sampler("oracle-domain"), cloud, make_device(x[:5]), 25, np.random.default_rng(0))
+    assert set(np.flatnonzero(in_domain)) <= set(sel.indices.tolist()) and sel.info["filled"] == 15
 
 
 def test_herding_matches_brute_force_mean_matching():

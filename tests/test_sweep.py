@@ -12,7 +12,7 @@ from proxybench.cli import main
 from proxybench.executors import DaskExecutor, LocalExecutor
 from proxybench.leaderboard import board_html, board_markdown, build_boards, select_version, write_leaderboard
 from proxybench.results import load_records, record_path
-from proxybench.sweep import expand, is_done, load_grid, run_sweep, tomllib
+from proxybench.sweep import expand, is_done, load_grid, restrict, run_sweep, tomllib
 
 from .conftest import TINY_DATASET, TINY_RUN
 
@@ -61,6 +61,15 @@ def test_grid_leaves_out_samplers_a_task_cannot_serve():
         ("random", "compress"), ("random", "outsource"), ("random-balanced", "compress")]
     assert list(left_out) == [("random-balanced", "outsource")]
     assert "keeps the pool unlabeled" in left_out[("random-balanced", "outsource")]
+
+
+def test_where_restricts_a_grid_and_names_bad_fields():
+    specs = expand({**TINY_GRID, "client_domains": ["street", "photo"], "seeds": [0, 1]})
+    part = restrict(specs, ["seed=1", "client_domain=photo,street", "sampler=ecos"])
+    assert [(s.seed, s.sampler) for s in part] == [(1, "ecos"), (1, "ecos")]
+    assert {s.run_id for s in part} <= {s.run_id for s in specs}
+    with pytest.raises(ProxybenchError, match="'colour=red'.*client_domain"):
+        restrict(specs, ["colour=red"])
 
 
 def test_shipped_grids_parse():
