@@ -126,6 +126,10 @@ def _finish(fig: plt.Figure, axes: list[plt.Axes], path: Path) -> None:
     plt.close(fig)
 
 
+def _budgets(frame: pd.DataFrame) -> str:
+    return "B = " + ", ".join(str(b) for b in sorted(frame.budget.unique()))
+
+
 def _accuracy_with(part: pd.DataFrame, column: str) -> pd.DataFrame:
     """Accuracy mean/std per variant and budget, beside the mean of ``column`` (the x axis)."""
     pts = summarize(part, ["variant", "budget"], "accuracy")
@@ -134,7 +138,7 @@ def _accuracy_with(part: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def fig_accuracy_vs_bytes(frame: pd.DataFrame, path: Path) -> str:
     tasks = sorted(frame.task.unique())
-    fig, axes = _panels(tasks, "Accuracy vs communication (mean over client domains and seeds)")
+    fig, axes = _panels(tasks, f"Accuracy vs communication, {_budgets(frame)} (mean over client domains and seeds)")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
         pts = _accuracy_with(part, "total_bytes")
@@ -153,11 +157,27 @@ def fig_accuracy_vs_bytes(frame: pd.DataFrame, path: Path) -> str:
            "is the Pareto front: no other sampler has both fewer bytes and higher accuracy."
 
 
+def runs_at_every_budget(part: pd.DataFrame) -> pd.DataFrame:
+    """The rows whose (client domain, seed) was run at every budget of ``part``.
+
+    A budget grid is often run for fewer domains or seeds than the main budget; averaging
+    each budget over whatever it has would compare different domains along one line.
+    """
+    cells = [set(zip(g.client_domain, g.seed, strict=True)) for _, g in part.groupby("budget")]
+    common = set.intersection(*cells) if cells else set()
+    keep = [(d, s) in common for d, s in zip(part.client_domain, part.seed, strict=True)]
+    return part[keep]
+
+
 def fig_accuracy_vs_budget(frame: pd.DataFrame, path: Path) -> str:
     tasks = sorted(frame.task.unique())
     fig, axes = _panels(tasks, "Accuracy vs budget")
     for ax, task in zip(axes, tasks, strict=True):
-        pts = summarize(frame[frame.task == task], ["variant", "budget"], "accuracy")
+        part = runs_at_every_budget(frame[frame.task == task])
+        domains = ", ".join(sorted(part.client_domain.unique()))
+        seeds = ", ".join(map(str, sorted(part.seed.unique())))
+        ax.set_title(f"task: {task}\n(client domains {domains}; seeds {seeds})", fontsize=10)
+        pts = summarize(part, ["variant", "budget"], "accuracy")
         for variant, line in pts.groupby("variant"):
             line = line.sort_values("budget")
             first = line.iloc[0]
@@ -173,7 +193,8 @@ def fig_accuracy_vs_budget(frame: pd.DataFrame, path: Path) -> str:
         ax.set_xlabel("budget B (selected pool images, log scale)")
         ax.set_ylabel("accuracy on device test set")
     _finish(fig, axes, path)
-    return "Mean over client domains and seeds; the band is the std over seeds. Dotted: oracle and privacy-free references."
+    return ("Mean over the client domains and seeds that were run at every budget of the task (named in each "
+            "panel); the band is the std over seeds. Dotted: oracle and privacy-free references.")
 
 
 def fig_privacy_utility(frame: pd.DataFrame, path: Path) -> str | None:
@@ -222,7 +243,7 @@ def fig_in_domain_share(frame: pd.DataFrame, path: Path) -> str:
     base = frame.pool_in_domain_share.mean()
     ax.axvline(base, color="k", ls="--", lw=1, label=f"pool base rate ({base:.3f}): what random selection gets")
     ax.set_xlabel("share of the selection from the client's domain")
-    ax.set_title("In-domain share of the selection (mean over tasks, domains, budgets; std over seeds)")
+    ax.set_title(f"In-domain share of the selection, {_budgets(frame)} (mean over tasks and domains; std over seeds)")
     ax.set_xlim(0, 1.02)
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
@@ -234,7 +255,7 @@ def fig_in_domain_share(frame: pd.DataFrame, path: Path) -> str:
 
 def fig_flops_vs_accuracy(frame: pd.DataFrame, path: Path) -> str:
     tasks = sorted(frame.task.unique())
-    fig, axes = _panels(tasks, "Device compute vs accuracy")
+    fig, axes = _panels(tasks, f"Device compute vs accuracy, {_budgets(frame)}")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
         pts = _accuracy_with(part, "device_flops")
@@ -260,13 +281,17 @@ FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, Path], str | None]], ...]
 def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str = "proxybench report") -> list[Figure]:
     """Write every figure that the records can support, and index.html embedding them."""
     frame = report_frame(records)
+    main_budget = int(frame.budget.mode().iloc[0])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = []
     for file, fig_title, draw in FIGURES:
-        caption = draw(frame, out / file)
+        # Costs and shares are compared at one budget; the budget figure has them all.
+        at_budget = draw not in (fig_accuracy_vs_budget, fig_privacy_utility)
+        caption = draw(frame[frame.budget == main_budget] if at_budget else frame, out / file)
         if caption is not None:
-            figures.append(Figure(file, fig_title, caption))
+            title = f"{fig_title} (budget {main_budget})" if at_budget else fig_title
+            figures.append(Figure(file, title, caption))
     versions = ", ".join(sorted({str(r.get("proxybench_version")) for r in records}))
     summary = (f"{len(frame)} finished runs (proxybench {versions}): tasks {', '.join(sorted(frame.task.unique()))}; "
                f"datasets {', '.join(sorted(frame.dataset.unique()))}; client domains "

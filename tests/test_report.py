@@ -1,0 +1,42 @@
+"""Report figures on handmade records: the Pareto front, like-for-like budget curves, one budget for costs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from proxybench.report import pareto_front, report_frame, runs_at_every_budget, write_report
+
+from .test_sweep import _record
+
+
+def _with_budget(record: dict, budget: int) -> dict:
+    record["spec"]["budget"] = budget
+    record["run_id"] += f"-B{budget}"
+    return record
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    x = np.array([1.0, 2.0, 2.0, 3.0, 5.0])
+    y = np.array([0.5, 0.4, 0.7, 0.6, 0.9])
+    assert pareto_front(x, y).tolist() == [0, 2, 4]
+
+
+def test_budget_curves_compare_the_same_domains_and_seeds():
+    """B = 1000 ran on two domains and two seeds, B = 250 on one domain and seed: the curve uses that one."""
+    recs = [_with_budget(_record("random", "client-free", d, s, 0.5), 1000) for d in ("street", "photo") for s in (0, 1)]
+    recs.append(_with_budget(_record("random", "client-free", "street", 0, 0.3), 250))
+    part = runs_at_every_budget(report_frame(recs))
+    assert sorted(zip(part.budget, part.client_domain, part.seed)) == [(250, "street", 0), (1000, "street", 0)]
+
+
+def test_cost_figures_are_drawn_at_the_main_budget(tmp_path):
+    recs = [_with_budget(_record(s, k, d, seed, a, epsilon=e), 1000)
+            for s, k, a, e in (("random", "client-free", 0.5, 0.0), ("ecos", "private", 0.8, 0.7))
+            for d in ("street", "photo") for seed in (0, 1)]
+    recs.append(_with_budget(_record("random", "client-free", "street", 0, 0.2), 250))
+    figures = write_report(recs, tmp_path)
+    titles = {f.file: f.title for f in figures}
+    assert titles["accuracy_vs_bytes.png"].endswith("(budget 1000)")
+    assert titles["accuracy_vs_budget.png"] == "Accuracy vs budget"
+    assert all((tmp_path / f.file).stat().st_size > 0 for f in figures)
+    assert "budget 1000" in (tmp_path / "index.html").read_text()
