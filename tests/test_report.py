@@ -26,7 +26,7 @@ def test_budget_curves_compare_the_same_domains_and_seeds():
     recs = [_with_budget(_record("random", "client-free", d, s, 0.5), 1000) for d in ("street", "photo") for s in (0, 1)]
     recs.append(_with_budget(_record("random", "client-free", "street", 0, 0.3), 250))
     part = runs_at_every_budget(report_frame(recs))
-    assert sorted(zip(part.budget, part.client_domain, part.seed)) == [(250, "street", 0), (1000, "street", 0)]
+    assert sorted(zip(part.budget, part.client_domain, part.seed, strict=True)) == [(250, "street", 0), (1000, "street", 0)]
 
 
 def test_cost_figures_are_drawn_at_the_main_budget(tmp_path):
