@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .dataset import ImageRows
 from .link import Link, Message
 
 DeviceProgram = Callable[["DeviceContext", Message], Message]
@@ -71,7 +72,7 @@ class Meter:
 class DeviceContext:
     """What a device program sees: the private data, the public extractor, noise and the meter."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None, test_images: np.ndarray,
+    def __init__(self, images: ImageRows | np.ndarray, labels: np.ndarray | None, test_images: np.ndarray,
                  test_labels: np.ndarray, extractor, rng: np.random.Generator, meter: Meter):
         self.images = images
         self.labels = labels

@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from dp_accounting import DpEvent
 
+from .dataset import ImageRows
 from .device import Device
 from .errors import ProxybenchError
 from .features import Extractor
@@ -27,7 +28,7 @@ class CloudView:
     """
 
     features: np.ndarray  # (N, d) float32: phi of the pool
-    images: np.ndarray  # (N, H, W, 3) uint8: the pool itself
+    images: ImageRows  # (N, H, W, 3) uint8: the pool itself, read lazily (index it for the rows you need)
     labels: np.ndarray | None
     extractor: Extractor
     oracle_in_domain: np.ndarray | None = None
