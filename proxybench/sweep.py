@@ -169,6 +169,11 @@ def restrict(specs: list[RunSpec], where: list[str]) -> list[RunSpec]:
         if not sep or name not in WHERE_FIELDS or not values:
             raise ProxybenchError(f"--where {item!r}: expected FIELD=VALUE[,VALUE...] with FIELD one of {WHERE_FIELDS}")
         wanted.setdefault(name, set()).update(values.split(","))
+    for name, values in wanted.items():
+        present = sorted({str(getattr(s, name)) for s in specs})
+        missing = sorted(values - set(present))
+        if missing:
+            raise ProxybenchError(f"--where {name}={','.join(missing)}: not in this grid; its {name} values are {present}")
     return [s for s in specs if all(str(getattr(s, k)) in v for k, v in wanted.items())]
 
 

@@ -70,6 +70,8 @@ def test_where_restricts_a_grid_and_names_bad_fields():
     assert {s.run_id for s in part} <= {s.run_id for s in specs}
     with pytest.raises(ProxybenchError, match="'colour=red'.*client_domain"):
         restrict(specs, ["colour=red"])
+    with pytest.raises(ProxybenchError, match=r"task=outsorce: not in this grid.*\['outsource'\]"):
+        restrict(specs, ["task=outsorce"])
 
 
 def test_shipped_grids_parse():
