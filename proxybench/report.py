@@ -169,8 +169,13 @@ def runs_at_every_budget(part: pd.DataFrame) -> pd.DataFrame:
     return part[keep]
 
 
-def fig_accuracy_vs_budget(frame: pd.DataFrame, path: Path) -> str:
-    tasks = sorted(frame.task.unique())
+def fig_accuracy_vs_budget(frame: pd.DataFrame, path: Path) -> str | None:
+    """One panel per task run at two or more budgets: a single budget is no curve."""
+    runs_per_task = frame.groupby("task").budget.nunique()
+    tasks = sorted(runs_per_task[runs_per_task > 1].index)
+    if not tasks:
+        return None
+    single = sorted(runs_per_task[runs_per_task == 1].index)
     fig, axes = _panels(tasks, "Accuracy vs budget")
     for ax, task in zip(axes, tasks, strict=True):
         part = runs_at_every_budget(frame[frame.task == task])
@@ -193,8 +198,9 @@ def fig_accuracy_vs_budget(frame: pd.DataFrame, path: Path) -> str:
         ax.set_xlabel("budget B (selected pool images, log scale)")
         ax.set_ylabel("accuracy on device test set")
     _finish(fig, axes, path)
+    left_out = f" Not drawn, run at one budget only: {', '.join(single)}." if single else ""
     return ("Mean over the client domains and seeds that were run at every budget of the task (named in each "
-            "panel); the band is the std over seeds. Dotted: oracle and privacy-free references.")
+            "panel); the band is the std over seeds. Dotted: oracle and privacy-free references." + left_out)
 
 
 def fig_privacy_utility(frame: pd.DataFrame, path: Path) -> str | None:

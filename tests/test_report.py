@@ -40,3 +40,22 @@ def test_cost_figures_are_drawn_at_the_main_budget(tmp_path):
     assert titles["accuracy_vs_budget.png"] == "Accuracy vs budget"
     assert all((tmp_path / f.file).stat().st_size > 0 for f in figures)
     assert "budget 1000" in (tmp_path / "index.html").read_text()
+
+
+def _as_task(record: dict, task: str) -> dict:
+    record["spec"]["task"] = task
+    record["run_id"] += f"-{task}"
+    return record
+
+
+def test_budget_figure_draws_only_tasks_with_several_budgets(tmp_path):
+    """A task run at one budget has no curve: it is left out of the figure, and the caption says so."""
+    recs = [_as_task(_with_budget(_record("random", "client-free", "street", 0, a), b), "outsource")
+            for b, a in ((250, 0.3), (1000, 0.5))]
+    recs.append(_as_task(_with_budget(_record("random", "client-free", "street", 0, 0.4), 1000), "compress"))
+    captions = {f.file: f.caption for f in write_report(recs, tmp_path)}
+    assert "Not drawn, run at one budget only: compress." in captions["accuracy_vs_budget.png"]
+
+    one_budget = [r for r in recs if r["spec"]["budget"] == 1000]
+    files = {f.file for f in write_report(one_budget, tmp_path / "one")}
+    assert "accuracy_vs_budget.png" not in files and "accuracy_vs_bytes.png" in files
