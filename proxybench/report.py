@@ -295,9 +295,11 @@ def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str 
         # Costs and shares are compared at one budget; the budget figure has them all.
         at_budget = draw not in (fig_accuracy_vs_budget, fig_privacy_utility)
         caption = draw(frame[frame.budget == main_budget] if at_budget else frame, out / file)
-        if caption is not None:
-            title = f"{fig_title} (budget {main_budget})" if at_budget else fig_title
-            figures.append(Figure(file, title, caption))
+        if caption is None:
+            # A figure these records cannot support must not survive from an earlier report.
+            (out / file).unlink(missing_ok=True)
+            continue
+        figures.append(Figure(file, f"{fig_title} (budget {main_budget})" if at_budget else fig_title, caption))
     versions = ", ".join(sorted({str(r.get("proxybench_version")) for r in records}))
     summary = (f"{len(frame)} finished runs (proxybench {versions}): tasks {', '.join(sorted(frame.task.unique()))}; "
                f"datasets {', '.join(sorted(frame.dataset.unique()))}; client domains "

@@ -39,7 +39,9 @@ def test_cost_figures_are_drawn_at_the_main_budget(tmp_path):
     assert titles["accuracy_vs_bytes.png"].endswith("(budget 1000)")
     assert titles["accuracy_vs_budget.png"] == "Accuracy vs budget"
     assert all((tmp_path / f.file).stat().st_size > 0 for f in figures)
-    assert "budget 1000" in (tmp_path / "index.html").read_text()
+    page = (tmp_path / "index.html").read_text()
+    assert "budget 1000" in page
+    assert "<h1>proxybench report</h1>" in page, "the page title must not be a figure's title"
 
 
 def _as_task(record: dict, task: str) -> dict:
@@ -56,6 +58,8 @@ def test_budget_figure_draws_only_tasks_with_several_budgets(tmp_path):
     captions = {f.file: f.caption for f in write_report(recs, tmp_path)}
     assert "Not drawn, run at one budget only: compress." in captions["accuracy_vs_budget.png"]
 
+    assert (tmp_path / "accuracy_vs_budget.png").exists()
     one_budget = [r for r in recs if r["spec"]["budget"] == 1000]
-    files = {f.file for f in write_report(one_budget, tmp_path / "one")}
+    files = {f.file for f in write_report(one_budget, tmp_path)}
     assert "accuracy_vs_budget.png" not in files and "accuracy_vs_bytes.png" in files
+    assert not (tmp_path / "accuracy_vs_budget.png").exists(), "a stale figure from the earlier report was left behind"
