@@ -93,7 +93,7 @@ class SupervisedTask(Task):
         """
         with torch.random.fork_rng():
             torch.manual_seed(ctx.seed)
-            model = create_task_model(self.model, ctx.num_classes)
+            model = create_task_model(self.model, ctx.num_classes, int(ctx.pool_images.shape[1]))
         if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
             if not isinstance(targets, torch.Tensor):
                 targets = torch.from_numpy(np.asarray(targets, dtype=np.int64))

@@ -62,6 +62,20 @@ def test_task_model_errors():
         create_task_model("vit_tiny_patch16_224", 10)
 
 
+def test_training_stops_with_a_clear_error_on_a_nan_loss():
+    from proxybench.training import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    x = to_tensor(rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8))
+    y = torch.from_numpy(rng.integers(0, 10, 20))
+
+    def diverged(logits, targets, index):
+        return F.cross_entropy(logits, targets) * float("nan")
+
+    with pytest.raises(ProxybenchError, match=r"tiny: loss became nan at epoch 1; lower the learning rate"):
+        train(create_task_model("pb_cnn_small", 10), x, y, TrainConfig(epochs=2, batch_size=8), desc="tiny",
+              loss_fn=diverged)
+
 
 def test_outsource_semi_supervised_runs_fixmatch_end_to_end(tmp_path):
     params = {**TINY_TRAIN, "semi_supervised": True, "unlabeled_pool_size": 150, "threshold": 0.5}

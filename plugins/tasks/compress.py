@@ -87,19 +87,20 @@ class Compress(SupervisedTask):
     def load_teacher(self, ctx: TaskContext) -> torch.nn.Module:
         """The teacher trained on every labeled pool image, cached by pool, architecture and schedule."""
         labeled = ctx.pool_labels >= 0
+        image_size = int(ctx.pool_images.shape[1])
         key = {"teacher": self.teacher, "epochs": self.teacher_epochs, "pool": ctx.pool_key,
                "num_classes": ctx.num_classes, "lr": self.lr, "batch_size": self.batch_size}
 
         def build() -> bytes:
             torch.manual_seed(0)
-            model = create_task_model(self.teacher, ctx.num_classes)
+            model = create_task_model(self.teacher, ctx.num_classes, image_size)
             train(model, ImageTensors(ctx.pool_images.take(labeled)),
                   torch.from_numpy(ctx.pool_labels[labeled].astype(np.int64)),
                   TrainConfig(epochs=self.teacher_epochs, batch_size=128, lr=self.lr, seed=0),
                   desc=f"cloud teacher {self.teacher}")
             return state_dict_bytes(model)
 
-        teacher = create_task_model(self.teacher, ctx.num_classes)
+        teacher = create_task_model(self.teacher, ctx.num_classes, image_size)
         load_state_dict_bytes(teacher, ctx.cache.blob("teachers", key, build, suffix=".pt"))
         return teacher.eval()
 
@@ -114,7 +115,7 @@ class Compress(SupervisedTask):
         metrics.update(
             teacher_accuracy=ctx.reference_accuracy(teacher) if ctx.reference_accuracy else None,
             teacher_parameters=int(sum(p.numel() for p in teacher.parameters())),
-            student_macs=forward_flops(student, 32) // 2,
+            student_macs=forward_flops(student, int(x.shape[-1])) // 2,
             kl_to_teacher_on_selection=kl_to_teacher(student, x, teacher_probs, self.temperature),
         )
         return TaskResult(metrics=metrics)
