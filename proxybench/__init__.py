@@ -21,7 +21,7 @@ from .features import (
 from .geometry import greedy_kcenter, kmeans, largest_remainder, nearest_centroid
 from .hookspecs import hookimpl
 from .link import Message
-from .models import create_task_model
+from .models import check_model_name, create_task_model
 from .params import Plugin
 from .privacy import (
     DEFAULT_DELTA,
@@ -53,7 +53,7 @@ __all__ = [
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
     "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "UnlabeledTerm",
     "WeightSource", "accuracy", "bar",
-    "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
+    "check_model_name", "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task",
     "create_task_model", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise", "greedy_kcenter", "hookimpl",
     "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
     "load_state_dict_bytes", "nearest_centroid", "no_client_information", "non_private", "predict_logits",

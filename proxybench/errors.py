@@ -20,6 +20,7 @@ def closest(name: str, known: Iterable[str]) -> str:
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> ProxybenchError:
     known = sorted(known)
+    plural = kind if kind.endswith("s") else f"{kind}s"  # "weights" is already plural
     return ProxybenchError(
-        f"unknown {kind} {name!r}{closest(name, known)}; known {kind}s: {', '.join(known) or '(none)'}"
+        f"unknown {kind} {name!r}{closest(name, known)}; known {plural}: {', '.join(known) or '(none)'}"
     )

@@ -13,7 +13,7 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from .errors import ProxybenchError
+from .errors import ProxybenchError, closest
 
 
 class VggCnn(nn.Module):
@@ -56,10 +56,16 @@ def pb_cnn_small(pretrained: bool = False, **kwargs) -> VggCnn:
     return pb_cnn(pretrained, widths=(16, 32, 64, 64), **kwargs)
 
 
+def check_model_name(name: str) -> None:
+    """Fail at once on a name timm does not know, before any data is made or model trained."""
+    if not timm.is_model(name):
+        raise ProxybenchError(f"unknown timm model {name!r}{closest(name, timm.list_models())}; "
+                              "timm.list_models() lists the names (and pb_cnn, pb_cnn_small)")
+
+
 def create_task_model(name: str, num_classes: int, image_size: int = 32) -> nn.Module:
     """A timm model by name, checked to accept ``image_size`` inputs."""
-    if not timm.is_model(name):
-        raise ProxybenchError(f"unknown timm model {name!r}; see timm.list_models() for the names")
+    check_model_name(name)
     try:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes)
     except Exception as exc:

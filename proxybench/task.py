@@ -16,7 +16,7 @@ from .device import Device, DeviceContext, forward_flops
 from .errors import ProxybenchError
 from .features import Extractor, load_state_dict_bytes, state_dict_bytes
 from .link import Message
-from .models import create_task_model
+from .models import check_model_name, create_task_model
 from .params import Plugin
 from .privacy import no_client_information
 from .sampler import Selection
@@ -81,19 +81,28 @@ class SupervisedTask(Task):
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ProxybenchError(f"{self.name}: epochs must be >= 1, got {self.epochs}")
+        check_model_name(self.model)
 
-    def fit(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray | torch.Tensor,
-            loss_fn: Loss = cross_entropy_loss, unlabeled: UnlabeledTerm | None = None,
-            desc: str | None = None) -> torch.nn.Module:
-        """Train the task model from scratch on (images, targets), plus an optional unlabeled term.
+    def new_model(self, ctx: TaskContext) -> torch.nn.Module:
+        """The untrained task model, checked against the pool's image size.
 
-        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn``
-        expects. The model's initial weights come from the run's seed, not from whatever
-        the process drew before, so a run gives the same model in any process.
+        Its initial weights come from the run's seed, not from whatever the process drew
+        before, so a run gives the same model in any process.
         """
         with torch.random.fork_rng():
             torch.manual_seed(ctx.seed)
-            model = create_task_model(self.model, ctx.num_classes, int(ctx.pool_images.shape[1]))
+            return create_task_model(self.model, ctx.num_classes, int(ctx.pool_images.shape[1]))
+
+    def fit(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray | torch.Tensor,
+            loss_fn: Loss = cross_entropy_loss, unlabeled: UnlabeledTerm | None = None,
+            desc: str | None = None, model: torch.nn.Module | None = None) -> torch.nn.Module:
+        """Train the task model from scratch on (images, targets), plus an optional unlabeled term.
+
+        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn``
+        expects. ``model`` is a fresh ``new_model(ctx)``, made here unless the caller made it
+        early to fail fast.
+        """
+        model = model if model is not None else self.new_model(ctx)
         if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
             if not isinstance(targets, torch.Tensor):
                 targets = torch.from_numpy(np.asarray(targets, dtype=np.int64))

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from proxybench import ProxybenchError, RunSpec, create_task_model, to_tensor
+from proxybench import ProxybenchError, RunSpec, create_task, create_task_model, to_tensor
 from proxybench.runner import run
 
 from .conftest import TINY_RUN
@@ -60,6 +60,11 @@ def test_task_model_errors():
         create_task_model("pb_cnnn", 10)
     with pytest.raises(ProxybenchError, match="does not accept 32x32 input"):
         create_task_model("vit_tiny_patch16_224", 10)
+    # Names are checked when the task is made, before any data is generated or teacher trained.
+    with pytest.raises(ProxybenchError, match="unknown timm model 'resnet188' \\(did you mean 'resnet18'\\?\\)"):
+        create_task("compress", teacher="resnet188")
+    with pytest.raises(ProxybenchError, match="unknown timm model 'nope'"):
+        create_task("outsource", model="nope")
 
 
 def test_training_stops_with_a_clear_error_on_a_nan_loss():

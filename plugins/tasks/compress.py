@@ -29,6 +29,7 @@ from proxybench import (
     TaskContext,
     TaskResult,
     TrainConfig,
+    check_model_name,
     create_task_model,
     forward_flops,
     hookimpl,
@@ -83,6 +84,7 @@ class Compress(SupervisedTask):
             raise ProxybenchError(f"compress: hard_label_weight must be in [0, 1], got {self.hard_label_weight}")
         if self.teacher_epochs < 1:
             raise ProxybenchError(f"compress: teacher_epochs must be >= 1, got {self.teacher_epochs}")
+        check_model_name(self.teacher)
 
     def load_teacher(self, ctx: TaskContext) -> torch.nn.Module:
         """The teacher trained on every labeled pool image, cached by pool, architecture and schedule."""
@@ -105,11 +107,12 @@ class Compress(SupervisedTask):
         return teacher.eval()
 
     def run(self, ctx: TaskContext) -> TaskResult:
+        student = self.new_model(ctx)  # a student that cannot take the images fails before the teacher trains
         teacher = self.load_teacher(ctx)
         x = to_tensor(ctx.images)
         teacher_probs = F.softmax(predict_logits(teacher, x) / self.temperature, dim=1)
         hard = torch.from_numpy(ctx.pool_true_labels.astype(np.int64))
-        student = self.fit(ctx, ctx.images, teacher_probs,
+        student = self.fit(ctx, ctx.images, teacher_probs, model=student,
                            loss_fn=distillation_loss(self.temperature, self.hard_label_weight, hard))
         metrics = self.score(ctx, student)
         metrics.update(
