@@ -84,24 +84,28 @@ def greedy_kcenter(
     Starts from the points in ``covered`` (not selectable, e.g. centroids) or, when
     none are given, from row ``first``, which then counts toward the budget.
 
-    Each step is one read of ``x`` (the float32 matvec ``x @ x[j]``) plus O(N) in-place
-    work on preallocated buffers: chosen points keep min_d = -1 (distances are >= 0), so
-    the argmax never returns them and, on ties, picks the first farthest point.
+    Each step is one read of the candidate rows (the float32 matvec ``x @ x[j]``) plus
+    O(N) in-place work on preallocated buffers: chosen points keep min_d = -1 (distances
+    are >= 0), so the argmax never returns them and, on ties, picks the first farthest
+    point. Once a sixteenth of the rows are chosen they are dropped from the matrix (an
+    order-preserving copy of the rest), so a selection that takes half its candidates,
+    as ECOS's diversity step does, reads about a quarter less; the picks are unchanged.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
     if not 1 <= budget <= n:
         raise ProxybenchError(f"k-center budget must be in 1..{n}, got {budget}")
     x_sq = (x * x).sum(1)
+    rows = np.arange(n)  # the original index of each row still in ``x``
     chosen = np.empty(budget, dtype=np.int64)
     buf = np.empty(n, dtype=np.float32)
 
-    def distances_to(j: int) -> np.ndarray:
-        """max(|x|^2 - 2 x.x_j + |x_j|^2, 0), written into ``buf``."""
-        d = np.matmul(x, x[j], out=buf)
+    def distances_to(k: int) -> np.ndarray:
+        """max(|x|^2 - 2 x.x_k + |x_k|^2, 0) for the rows still in ``x``, written into ``buf``."""
+        d = np.matmul(x, x[k], out=buf[: len(x)])
         d *= -2.0
         d += x_sq
-        d += x_sq[j]
+        d += x_sq[k]
         return np.maximum(d, 0.0, out=d)
 
     start = 0
@@ -114,11 +118,17 @@ def greedy_kcenter(
         start = 1
         min_d = distances_to(first).copy()
         min_d[first] = -1.0
+    spent = start  # chosen rows still in ``x``
     for i in range(start, budget):
-        j = int(min_d.argmax())
-        chosen[i] = j
-        np.minimum(min_d, distances_to(j), out=min_d)
-        min_d[j] = -1.0
+        k = int(min_d.argmax())
+        chosen[i] = rows[k]
+        np.minimum(min_d, distances_to(k), out=min_d)
+        min_d[k] = -1.0
+        spent += 1
+        if 16 * spent >= len(x) and i + 1 < budget:
+            keep = min_d >= 0
+            x, x_sq, rows, min_d = x[keep], x_sq[keep], rows[keep], min_d[keep]
+            spent = 0
     return chosen
 
 
