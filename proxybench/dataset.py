@@ -126,6 +126,15 @@ class Dataset(Plugin):
     def generate(self) -> ImageData:
         raise NotImplementedError
 
+    def client_domains(self) -> tuple[str, ...] | None:
+        """The domains a client may hold (distractors excluded), known without generating or decoding the data.
+
+        A run checks its client domain against this before it builds anything (``RunSpec.validate``),
+        so a typo fails in a moment instead of after minutes of generation. ``None``: only the built
+        data can tell; the check then waits for the scenario.
+        """
+        return None
+
     def cache_key(self) -> dict:
         return {"dataset": self.name, "version": self.version, "params": self.params()}
 

@@ -222,3 +222,53 @@ def test_hub_weights_fail_fast_offline(monkeypatch):
         registry().get("weights", "hub").build().load("resnet10t", None, None, 0)
     assert time.perf_counter() - start < 20
     assert constants.HF_HUB_OFFLINE is True  # restored
+
+
+def test_unreadable_data_files_give_one_line_naming_the_file(tmp_path):
+    root = tmp_path / "d5"
+    _digits_five(root)
+    bad_mat = root / "svhn" / "train_32x32.mat"
+    bad_mat.write_bytes(b"MATLAB 5.0 but not really" * 3)
+    truncated = root / "mnist" / "train-images-idx3-ubyte.gz"
+    truncated.write_bytes(truncated.read_bytes()[:40])
+    for domains, path in (("svhn", bad_mat), ("mnist", truncated)):
+        with pytest.raises(ProxybenchError) as err:
+            create_dataset("digits-five", root=str(root), domains=domains).load(Cache(tmp_path / "c"))
+        assert str(path) in str(err.value) and "\n" not in str(err.value), err.value
+    dn = tmp_path / "dn"
+    _domainnet(dn, domains=("clipart",))
+    listing = dn / "clipart_train.txt"
+    listing.write_bytes(b"\xff\xfe\x00 not text")
+    with pytest.raises(ProxybenchError, match=f"cannot read {listing}: UnicodeDecodeError") as err:
+        create_dataset("domainnet", root=str(dn), domains="clipart", classes="bird").cache_key()
+    assert "\n" not in str(err.value)
+    assert main(["run", "--dataset", "domainnet", "--data-root", str(dn), "--client-domain", "clipart",
+                 "--param", "domains=clipart", "--param", "classes=bird", "--results-dir", str(tmp_path / "r"),
+                 *RUN_ARGS]) == 2
+
+
+def test_parameter_objects_hold_no_scanned_state(tmp_path):
+    import pickle
+
+    root = tmp_path / "d5"
+    _digits_five(root)
+    ds = create_dataset("digits-five", root=str(root), train_per_domain=30, test_per_domain=10)
+    ds.load(Cache(tmp_path / "c"))
+    ds.cache_key()
+    assert set(vars(ds)) == set(ds.params())  # nothing but parameters: no index, fingerprint or pixels
+    assert len(pickle.dumps(ds)) < 2000
+    assert ds == create_dataset("digits-five", root=str(root), train_per_domain=30, test_per_domain=10)
+
+
+def test_folder_datasets_declare_client_domains_without_decoding(tmp_path):
+    root = tmp_path / "mine"
+    _tree(root, ("photo", "sketch"), ("cat",), per_class=1)
+    _tree(root, ("letters",), ("A",), per_class=1)
+    assert create_dataset("imagefolder", root=str(root), distractor_domains="letters").client_domains() == (
+        "photo", "sketch")
+    _tree(tmp_path / "oh", ("Art", "Real World"), ("Mug",), per_class=1)
+    assert create_dataset("office-home", root=str(tmp_path / "oh"), domains="art,real_world").client_domains() == (
+        "art", "real_world")
+    assert create_dataset("domainnet", domains="real,sketch").client_domains() == ("real", "sketch")  # no root needed
+    with pytest.raises(ProxybenchError, match="unknown domain 'svnh'; domains are mnist, mnistm, svhn, syn, usps"):
+        create_dataset("digits-five", domains="mnist,svnh").client_domains()

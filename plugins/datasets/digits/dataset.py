@@ -14,6 +14,7 @@ from .glyphs import DIGITS, LETTERS, sklearn_digits, split_originals
 from .styles import handwriting, letters_distinct, photo, printed, street
 
 DOMAIN_NAMES = ("handwritten", "printed", "street", "photo", "thick", "letters")
+DISTRACTOR_DOMAINS = ("letters",)
 CLASS_NAMES = tuple(str(d) for d in range(10))
 
 
@@ -61,6 +62,10 @@ class DigitsDomains(Dataset):
     distractors: int = 2000
     distractor_style: Literal["distinct", "same"] = "distinct"
 
+    def client_domains(self) -> tuple[str, ...]:
+        """Every domain but the letter distractors: fixed, so known without generating anything."""
+        return tuple(d for d in DOMAIN_NAMES if d not in DISTRACTOR_DOMAINS)
+
     def generate(self) -> ImageData:
         parts = [self._domain(d, name) for d, name in enumerate(track(DOMAIN_NAMES, "digits domains"))]
         return ImageData(
@@ -71,7 +76,7 @@ class DigitsDomains(Dataset):
             groups=np.concatenate([(d << 32) + p.groups for d, p in enumerate(parts)]),
             domain_names=DOMAIN_NAMES,
             class_names=CLASS_NAMES,
-            distractor_domains=("letters",),
+            distractor_domains=DISTRACTOR_DOMAINS,
         )
 
     def _domain(self, index: int, name: str) -> _Part:
