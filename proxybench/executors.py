@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .orphan import exit_when_orphaned
 from .spec import RunSpec
 
 
@@ -96,6 +97,18 @@ def until_failure(outcomes: Iterable[Outcome], stop_on_failure: bool) -> Iterato
             return
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes that exit on their own when this process dies.
+
+    Killed with SIGKILL (as the OOM killer does), a sweep cannot shut its pool down, and idle
+    workers would wait on their call queue forever, each holding its memory; each worker
+    therefore watches for the death of this process (``exit_when_orphaned``).
+    Spawn, not fork: forking a process that has started torch's thread pools can deadlock.
+    """
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_when_orphaned, initargs=(1.0, os.getpid()))
+
+
 @dataclass
 class LocalExecutor:
     """``jobs`` worker processes on this machine (``jobs=1`` runs in this process, with all cores)."""
@@ -115,8 +128,7 @@ class LocalExecutor:
                                      stop_on_failure)
             return
         threads = max(1, available_cores() // self.jobs)
-        # spawn, not fork: forking a process that has started torch's thread pools can deadlock.
-        with ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(self.jobs) as pool:
             futures = [pool.submit(run_one, spec, results_dir, self.cache_dir, threads) for spec in specs]
             try:
                 yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
