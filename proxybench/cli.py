@@ -180,40 +180,48 @@ examples:
   proxybench sweep leaderboards/budget.toml --where seed=0 --where task=outsource   (part of a grid)
   proxybench sweep leaderboards/budget.toml --executor dask --scheduler tcp://10.0.0.5:8786
 
-Runs already recorded (status ok, this proxybench version) are skipped, so re-running
+Runs already recorded by the same code (status ok; --reuse) are skipped, so re-running
 a killed sweep resumes it; failed runs are recorded and run again next time. At the
-end the grid's leaderboard is written beside it (leaderboards/NAME.toml -> leaderboards/NAME/).
+end the grid's leaderboard is written beside it (leaderboards/NAME.toml -> leaderboards/NAME/),
+with the records behind it in leaderboards/NAME/records.jsonl.gz.
+"""
+
+EPILOG_RESULTS = """\
+--results is a folder of RunRecords or a records file (.jsonl or .jsonl.gz), e.g.
+  proxybench leaderboard --results leaderboards/default/records.jsonl.gz
+regenerates leaderboards/default/ from its committed records, byte for byte.
 """
 
 
-def _records(results: Path, version: str | None = None, schema: int | None = None, run_ids: set[str] | None = None):
-    """The records a leaderboard or report shows: one version, and only the given runs (a grid's) if any."""
-    from .leaderboard import select_version
-    from .results import load_records
+def _records(results: Path, version: str | None = None, schema: int | None = None, run_ids: set[str] | None = None,
+             code: str | None = None, mix_code: bool = False) -> list[dict[str, Any]]:
+    """The records a leaderboard or report shows: one code (unless mixing is asked), only the given runs (a grid's) if any."""
+    from .leaderboard import select_code
+    from .results import read_records
 
-    if not results.is_dir():
-        raise ProxybenchError(f"results folder {results} does not exist")
-    records = [r for r in load_records(results) if run_ids is None or r["run_id"] in run_ids]
-    return select_version(records, version, schema)
+    records = [r for r in read_records(results) if run_ids is None or r["run_id"] in run_ids]
+    return select_code(records, version, schema, code, mix_code)
 
 
-def _selected(args: argparse.Namespace) -> list[dict[str, Any]]:
+def _selected(args: argparse.Namespace, results: Path | None = None) -> list[dict[str, Any]]:
     run_ids = None
     if args.grid is not None:
         from .sweep import load_grid
 
         run_ids = {s.run_id for s in load_grid(args.grid, Cache(args.cache_dir)).specs}
-    return _records(args.results, args.proxybench_version, args.schema, run_ids)
+    return _records(results or args.results, args.proxybench_version, args.schema, run_ids, args.code, args.mix_code)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .executors import make_executor
     from .leaderboard import write_leaderboard
+    from .results import ensure_writable_dir
     from .sweep import load_grid, run_sweep
 
     console = Console()
     grid = load_grid(args.grid, Cache(args.cache_dir))
     results_dir = args.results_dir or Path("results") / grid.name
+    ensure_writable_dir(results_dir)
     grid_run_ids = {s.run_id for s in grid.specs}  # the leaderboard shows every run of the grid recorded so far
     if args.where:
         from .sweep import restrict
@@ -229,27 +237,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         from .sweep import describe, is_done
 
         for spec in grid.specs:
-            console.print(f"{spec.run_id}  {'done' if is_done(results_dir, spec) else 'todo'}  {describe(spec)}",
-                          highlight=False)
+            done = is_done(results_dir, spec, args.reuse)
+            console.print(f"{spec.run_id}  {'done' if done else 'todo'}  {describe(spec)}", highlight=False)
         return 0
     executor = make_executor(args.executor, args.jobs, args.scheduler, args.cache_dir)
-    state = run_sweep(grid.specs, results_dir, executor, fail_fast=args.fail_fast, console=console)
+    state = run_sweep(grid.specs, results_dir, executor, fail_fast=args.fail_fast, console=console, reuse=args.reuse)
     for outcome, label in state.failures:
         console.print(f"[red]failed[/red] {label}: {outcome.error} (record: {results_dir / (outcome.run_id + '.json')})",
                       highlight=False)
     if not args.no_leaderboard and state.ok + state.skipped:
-        records = _records(results_dir, run_ids=grid_run_ids)
-        written = write_leaderboard(records, grid.leaderboard_dir, title=f"proxybench leaderboard: {grid.name}")
+        # --reuse other than same-code keeps records of other code on purpose; the tables then say so in their header
+        records = _records(results_dir, run_ids=grid_run_ids, mix_code=args.reuse != "same-code")
+        written = write_leaderboard(records, grid.leaderboard_dir, keep_records=not args.no_records)
         console.print(f"leaderboard: {grid.leaderboard_dir}/ ({len(written)} files)")
     return 1 if state.failed else 0
 
 
+def _audit_report(path: Path | None) -> dict[str, Any] | None:
+    from .leaderboard import read_audit
+
+    return None if path is None else read_audit(path)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from .leaderboard import write_leaderboard
+    from .results import is_records_file
 
     records = _selected(args)
-    out = args.out or (args.grid.with_suffix("") if args.grid else Path("leaderboards") / args.results.name)
-    written = write_leaderboard(records, out)
+    if args.out is not None:
+        out = args.out
+    elif args.grid is not None:
+        out = args.grid.with_suffix("")
+    else:  # a records file regenerates the tables beside it
+        out = args.results.parent if is_records_file(args.results) else Path("leaderboards") / args.results.name
+    written = write_leaderboard(records, out, audit=_audit_report(args.audit), keep_records=args.keep_records)
     Console().print(f"{len(records)} records -> {out}/: " + ", ".join(p.name for p in written), highlight=False)
     return 0
 
@@ -264,12 +285,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_selection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", type=Path, default=Path("results"), help="folder of RunRecords (default: results)")
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_records
+
+    a, b = _selected(args, args.results_a), _selected(args, args.results_b)
+    result = compare_records(a, b)
+    console = Console()
+    t = Table(title=f"cells that moved beyond their 95% intervals: {args.results_a} -> {args.results_b}")
+    for col in ("cell", "A mean [interval]", "B mean [interval]", "Δ"):
+        t.add_column(col, justify="left" if col == "cell" else "right")
+    for m in result.moved:
+        t.add_row(m.cell.label(m.varying), f"{m.a.mean:.3f} [{m.a.lo:.3f}, {m.a.hi:.3f}]",
+                  f"{m.b.mean:.3f} [{m.b.lo:.3f}, {m.b.hi:.3f}]", f"{m.delta:+.3f}")
+    if result.moved:
+        console.print(t)
+    console.print(f"{len(result.moved)} of {result.compared} common cells moved (each mean outside the other's interval); "
+                  f"{result.undefined} without an interval (one seed); {result.only_a} only in A, {result.only_b} only in B",
+                  highlight=False)
+    return 1 if result.moved else 0
+
+
+def _add_code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", type=Path, default=None, help="only the runs of this grid file")
     p.add_argument("--proxybench-version", default=None, help="only records of this proxybench version")
     p.add_argument("--schema", type=int, default=None, help="only records of this RunRecord schema version")
+    p.add_argument("--code", default=None, metavar="HASH",
+                   help="only records whose proxybench source hash starts with HASH (see the leaderboard's header)")
+    p.add_argument("--mix-code", action="store_true",
+                   help="tabulate records made by different code together (refused by default)")
     p.add_argument("--cache-dir", type=Path, default=None, help="cache (used to expand --grid)")
+
+
+def _add_selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="folder of RunRecords or records file .jsonl(.gz) (default: results)")
+    _add_code_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list loaded plugins, their distributions and what they provide")
     p.set_defaults(func=cmd_plugins)
 
+    from .sweep import REUSE
+
     p = sub.add_parser("sweep", help="run every spec of a grid file (resumable), then write its leaderboard",
                        epilog=EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("grid", type=Path, help="grid file, e.g. leaderboards/default.toml")
@@ -340,19 +392,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only part of the grid, e.g. --where seed=0 --where task=outsource,compress "
                         "(fields: dataset client_domain backbone weights sampler task budget seed); "
                         "the leaderboard then shows the part that has run")
+    p.add_argument("--reuse", choices=list(REUSE), default="same-code",
+                   help="which recorded runs count as done: " + "; ".join(f"{k}: {v}" for k, v in REUSE.items())
+                        + " (default: same-code)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not write the grid's leaderboard at the end")
+    p.add_argument("--no-records", action="store_true",
+                   help="do not write the records behind the leaderboard (leaderboards/NAME/records.jsonl.gz)")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("leaderboard", help="write markdown, CSV and sortable HTML tables from a results folder")
+    p = sub.add_parser("leaderboard", help="write markdown, CSV and sortable HTML tables from results",
+                       epilog=EPILOG_RESULTS, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_selection_args(p)
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: beside --grid, else leaderboards/RESULTSNAME)")
+                   help="output folder (default: beside --grid, else the records file's folder, else leaderboards/RESULTSNAME)")
+    p.add_argument("--audit", type=Path, default=None, metavar="FILE",
+                   help="an audit report (proxybench audit --out FILE) whose sampler bounds fill an audit column")
+    p.add_argument("--keep-records", action="store_true",
+                   help="also write the records behind the tables as OUT/records.jsonl.gz")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = sub.add_parser("report", help="write PNG figures and an index.html from a results folder")
+    p = sub.add_parser("report", help="write PNG figures and an index.html from results",
+                       epilog=EPILOG_RESULTS, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_selection_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder, e.g. reports/NAME")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="list the leaderboard cells whose means moved beyond their intervals",
+                       description="Compare two sets of results cell by cell (accuracy per domain and on average); "
+                                   "exit status 1 when a cell moved.")
+    p.add_argument("results_a", type=Path, metavar="RESULTS_A", help="results folder or records file (e.g. the committed one)")
+    p.add_argument("results_b", type=Path, metavar="RESULTS_B", help="results folder or records file to check against it")
+    _add_code_args(p)
+    p.set_defaults(func=cmd_compare)
 
     add_audit_command(sub)
     return parser

@@ -122,7 +122,7 @@ def _finish(fig: plt.Figure, axes: list[plt.Axes], path: Path) -> None:
                title="sampler (" + ", ".join(f"{m} {k}" for k, m in MARKS.items()) + "; hollow = oracle)",
                title_fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})  # same records, same bytes
     plt.close(fig)
 
 
@@ -254,7 +254,7 @@ def fig_in_domain_share(frame: pd.DataFrame, path: Path) -> str:
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})  # same records, same bytes
     plt.close(fig)
     return "Hatched bars: oracle and privacy-free references. The dashed line is the client domain's share of the pool."
 

@@ -2,8 +2,8 @@
 
 A grid (``leaderboards/NAME.toml``) names every axis of a comparison, so the leaderboard
 generated from it (``leaderboards/NAME/``) can always be regenerated or extended. Each
-run is one RunRecord named by its spec hash: a finished run is never run twice, and a
-killed sweep resumes where it stopped.
+run is one RunRecord named by its spec hash: a finished run of the same code is never
+run twice (``--reuse``), and a killed sweep resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from . import __version__
 from .cache import Cache
 from .errors import ProxybenchError
 from .executors import Executor, Outcome
+from .identity import code_differences
 from .registry import registry
-from .results import SCHEMA_VERSION, read_record, record_path, write_record
+from .results import SCHEMA_VERSION, ensure_writable_dir, read_record, record_path, write_record
 from .spec import RunSpec
 
 #: Grid keys that are axes (lists crossed with each other).
@@ -189,18 +190,61 @@ def load_grid(path: Path | str, cache: Cache | None = None) -> Grid:
     return Grid(path.stem, path, data.get("description", ""), specs, left_out)
 
 
-def is_done(results_dir: Path | str, spec: RunSpec) -> bool:
-    """A run counts as done when its record is readable, ok, and from this proxybench and schema version.
+#: How ``sweep`` decides a recorded run can stand for a run of the current code.
+REUSE = {
+    "same-code": "its distributions' sources are unchanged",
+    "same-version": "its distributions' versions are unchanged",
+    "any": "any ok record of this schema",
+}
 
-    A record of another version is redone (and overwritten) rather than mixed into the tables.
-    """
-    path = record_path(results_dir, spec.run_id)
+
+def reuse_verdict(record: dict[str, Any] | None, reuse: str = "same-code") -> str | None:
+    """None when a recorded run may be reused under ``reuse``, else why it is run again."""
+    if reuse not in REUSE:
+        raise ProxybenchError(f"--reuse {reuse!r}: expected one of {', '.join(REUSE)}")
+    if record is None:
+        return "not run yet"
+    if record.get("status") != "ok":
+        return "failed before"
+    if record.get("schema") != SCHEMA_VERSION:
+        return f"record schema {record.get('schema')}, not {SCHEMA_VERSION}"
+    if reuse == "any":
+        return None
+    if record.get("proxybench_version") != __version__:
+        return f"made by proxybench {record.get('proxybench_version')}, not {__version__}"
+    if reuse == "same-version" and not record.get("code"):
+        return None  # before code identity, the version was all a record said
+    reasons = code_differences(record.get("code"), by="source_hash" if reuse == "same-code" else "version")
+    return "; ".join(reasons) or None
+
+
+def _stored(results_dir: Path | str, spec: RunSpec) -> dict[str, Any] | None:
     try:
-        record = read_record(path)
+        return read_record(record_path(results_dir, spec.run_id))
     except (OSError, ValueError):  # missing, or truncated by a non-atomic copy
-        return False
-    return (record.get("status") == "ok" and record.get("schema") == SCHEMA_VERSION
-            and record.get("proxybench_version") == __version__)
+        return None
+
+
+def is_done(results_dir: Path | str, spec: RunSpec, reuse: str = "same-code") -> bool:
+    """A run counts as done when its record is readable, ok, and reusable under ``reuse`` (see :data:`REUSE`).
+
+    A record that is not is redone (and overwritten) rather than mixed into the tables.
+    """
+    return reuse_verdict(_stored(results_dir, spec), reuse) is None
+
+
+def reuse_line(verdicts: dict[str, str | None], reuse: str) -> str:
+    """One line: how many records were reused and why the others are run again."""
+    reasons: dict[str, int] = {}
+    for v in verdicts.values():
+        if v is not None:
+            reasons[v] = reasons.get(v, 0) + 1
+    reused = len(verdicts) - sum(reasons.values())
+    line = f"reuse {reuse}: {reused} of {len(verdicts)} runs already recorded"
+    if reasons:
+        line += f"; running {sum(reasons.values())}: " + ", ".join(
+            f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    return line
 
 
 def describe(spec: RunSpec) -> str:
@@ -282,21 +326,25 @@ def run_sweep(
     executor: Executor,
     fail_fast: bool = False,
     console: Console | None = None,
+    reuse: str = "same-code",
 ) -> SweepState:
     """Run the specs not done yet through an executor; failures are recorded and (unless fail_fast) do not stop others.
 
-    Records the executor's workers return are also written here if missing, so a remote
-    cluster without a shared results folder still fills the local one.
+    Which recorded runs count as done is ``reuse`` (:data:`REUSE`); a line says how many
+    were reused and why the others run. Records the executor's workers return are also
+    written here, so a remote cluster without a shared results folder still fills the local one.
     """
     specs = list(specs)
-    results_dir = Path(results_dir)
-    todo = [s for s in specs if not is_done(results_dir, s)]
+    results_dir = ensure_writable_dir(results_dir)
+    verdicts = {s.run_id: reuse_verdict(_stored(results_dir, s), reuse) for s in specs}
+    todo = [s for s in specs if verdicts[s.run_id] is not None]
     console = console or Console()
+    console.print(reuse_line(verdicts, reuse), highlight=False)
     state = SweepState(total=len(specs), skipped=len(specs) - len(todo), slots=executor.slots)
     labels = {s.run_id: describe(s) for s in todo}
     with Live(state, console=console, refresh_per_second=2, transient=False, redirect_stderr=False) as live:
         for outcome in executor.map(todo, results_dir, stop_on_failure=fail_fast):
-            if outcome.record is not None and not record_path(results_dir, outcome.run_id).exists():
+            if outcome.record is not None:  # a remote worker's record replaces a stale local one
                 write_record(outcome.record, results_dir)
             state.slots = executor.slots  # a remote cluster's size is known once connected
             state.add(outcome, labels[outcome.run_id])

@@ -10,8 +10,8 @@ import pytest
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
 from proxybench.executors import DaskExecutor, LocalExecutor
-from proxybench.leaderboard import board_html, board_markdown, build_boards, select_version, write_leaderboard
-from proxybench.results import load_records, record_path
+from proxybench.leaderboard import board_html, board_markdown, build_boards, select_code, write_leaderboard
+from proxybench.results import read_records, record_path
 from proxybench.sweep import expand, is_done, load_grid, restrict, run_sweep, tomllib
 
 from .conftest import TINY_DATASET, TINY_RUN
@@ -106,7 +106,7 @@ def test_sweep_resumes_after_a_kill_and_records_failures(tmp_path):
 
     state = run_sweep(specs, results, LocalExecutor())
     assert (state.total, state.skipped, state.ok, state.failed) == (4, 1, 1, 2)
-    records = {r["run_id"]: r for r in load_records(results)}
+    records = {r["run_id"]: r for r in read_records(results)}
     assert len(records) == 4  # nothing duplicated, the temporary file is not a record
     for s in specs:
         assert records[s.run_id]["status"] == ("failed" if s.budget == 5000 else "ok")
@@ -152,7 +152,7 @@ def _record(sampler: str, kind: str, domain: str, seed: int, acc: float, params:
         "metrics": {"accuracy": acc}, "selection": {"in_domain_share": extra.get("share", 0.5), "pool_in_domain_share": 0.1},
         "ledger": {"bytes_up": 100, "bytes_down": 200, "by_phase": {"select": {"up": extra.get("up", 0), "down": 0}}},
         "device": {"flops": 10}, "privacy": {"epsilon": eps, "epsilon_select": eps, "delta": 1e-5},
-        "timings": {}, "environment": {},
+        "timings": {}, "environment": {}, **({"code": extra["code"]} if "code" in extra else {}),
     }
 
 
@@ -172,14 +172,19 @@ def test_leaderboard_aggregates_marks_and_highlights():
     assert list(board.domains) == ["photo", "street"]
     ecos = "ecos (sigma=20.0)"  # only the parameter that differs from the defaults
     assert t.at[ecos, "acc street"] == pytest.approx(0.75) and t.at[ecos, "acc street std"] == pytest.approx(0.0707, abs=1e-3)
+    assert (t.at[ecos, "acc street lo"], t.at[ecos, "acc street hi"]) == pytest.approx((0.7, 0.8))
     assert t.at["random", "acc average"] == pytest.approx(0.45)  # per-seed domain means 0.4 and 0.5
     assert t.at["random", "acc average std"] == pytest.approx(0.0707, abs=1e-3)
+    # paired against random: ecos is 0.2 better in every cell, so the interval is that point
+    assert t.at[ecos, "Δ acc vs random"] == pytest.approx(0.2) and t.at[ecos, "Δ acc vs random lo"] == pytest.approx(0.2)
+    assert board.references == {"Δ acc vs random": "random", "Δ acc vs best private": ecos}
     assert "oracle-domain †" in t.index and "upload-features ‡" in t.index
     # the best deployable (private or client-free) value wins, not the oracle's or the privacy-free one's
     assert board.best["acc street"] == {ecos} and board.best["in-domain share"] == {ecos}
     assert board.best["select bytes up"] == {"random"} and board.best["ε select"] == {"random"}
     md = board_markdown(board)
-    assert "**0.750 ± 0.071**" in md and "| upload-features ‡ | privacy-free |" in md and "none" in md
+    assert "**0.750 [0.700, 0.800]**" in md and "| upload-features ‡ | privacy-free |" in md and "none" in md
+    assert "| +0.200 [+0.200, +0.200] | ref |" in md
     html = board_html(board)
     assert 'class="best"' in html and '<tr class="oracle">' in html
 
@@ -187,8 +192,8 @@ def test_leaderboard_aggregates_marks_and_highlights():
 def test_leaderboard_refuses_mixed_versions(tmp_path):
     recs = [_record("random", "client-free", "street", 0, 0.5),
             _record("random", "client-free", "street", 1, 0.6, version="0.0.9")]
-    with pytest.raises(ProxybenchError, match="mix versions"):
-        select_version(recs)
-    assert len(select_version(recs, version="0.1.0")) == 1
-    written = write_leaderboard(select_version(recs, version="0.1.0"), tmp_path)
+    with pytest.raises(ProxybenchError, match="mix code"):
+        select_code(recs)
+    assert len(select_code(recs, version="0.1.0")) == 1
+    written = write_leaderboard(select_code(recs, version="0.1.0"), tmp_path)
     assert {p.name for p in written} >= {"digits-autolabel.md", "digits-autolabel.csv", "digits-autolabel.html", "index.html"}
