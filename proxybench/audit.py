@@ -540,6 +540,8 @@ def _route_params(items: list[str], targets: list[tuple[str, str]]) -> dict[tupl
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from .registry import registry
+
     targets = [("sampler", n) for n in args.sampler or []] + [("task", n) for n in args.task or []]
     if args.all:
         targets += [(k, n) for k in ("sampler", "task") for n in auditable(k) if (k, n) not in targets]
@@ -549,8 +551,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     results: list[AuditResult] = []
     for kind, name in targets:
-        results += audit_plugin(kind, name, params[(kind, name)], trials=args.trials, seed=args.seed, delta=args.delta,
-                                confidence=args.confidence, controls=not args.no_controls)
+        black_box = kind == "sampler" and not args.no_black_box
+        if not black_box or hasattr(registry().get(kind, name), "audit_mechanism"):
+            results += audit_plugin(kind, name, params[(kind, name)], trials=args.trials, seed=args.seed,
+                                    delta=args.delta, confidence=args.confidence, controls=not args.no_controls)
+        if black_box:
+            results.append(_black_box(name, params[(kind, name)], args))
     report = AuditReport(results, seconds=time.perf_counter() - start)
     render(report)
     if args.out:
@@ -558,12 +564,46 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _black_box(sampler: str, params: dict[str, Any], args: argparse.Namespace) -> AuditResult:
+    """The black-box audit of ``sampler``'s real device program, in the scenario ``--spec`` describes."""
+    from .blackbox import audit_selection
+    from .cache import Cache
+    from .spec import RunSpec
+
+    fields: dict[str, Any] = {"sampler": sampler, "sampler_params": params, "delta": args.delta}
+    for item in args.spec or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ProxybenchError(f"--spec takes FIELD=VALUE, got {item!r}")
+        if key == "dataset_params" or key.startswith("dataset."):
+            fields.setdefault("dataset_params", {})[key.removeprefix("dataset.")] = _literal(value)
+        else:
+            fields[key] = _literal(value)
+    spec = RunSpec.from_dict(fields)
+    return audit_selection(spec, Cache(), trials=args.black_box_trials, neighbour=args.neighbour, seed=args.seed,
+                           confidence=args.confidence)
+
+
+def _literal(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 AUDIT_EPILOG = """\
 examples:
   proxybench audit --sampler ecos
+  proxybench audit --sampler my-sampler --spec client_domain=photo --black-box-trials 2000
   proxybench audit --sampler ecos --param target_epsilon=1 --trials 1000000
   proxybench audit --task autolabel --param sigma=5.3 --out audit.json
   proxybench audit --all
+
+A sampler is audited two ways: the black-box path runs its selection in a real run,
+records the requests it sent to the device, and replays that device program on D and
+on D' (D plus a copy of one record) with fresh device noise; plugins that offer
+audit_mechanism() also get the exact fast path. A selection that declares a DP event
+but sends exact replies is flagged.
 
 exit codes: 0 all bounds below the accountants and every positive control flagged;
 1 an empirical lower bound exceeds an accountant's epsilon (privacy violation);
@@ -590,6 +630,15 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--delta", type=float, default=DEFAULT_DELTA, help=f"delta (default {DEFAULT_DELTA:g})")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence of the bounds (default 0.95)")
     p.add_argument("--no-controls", action="store_true", help="skip the positive controls (half noise, replace-one)")
+    p.add_argument("--no-black-box", action="store_true",
+                   help="skip the black-box audit of the sampler's real device program (it runs a selection)")
+    p.add_argument("--black-box-trials", type=int, default=1000,
+                   help="replays of each recorded device request per neighbouring dataset (default 1000)")
+    p.add_argument("--neighbour", choices=("add", "remove"), default="add",
+                   help="D' for the black-box audit: D plus a copy of record 0 (add) or D without it (remove)")
+    p.add_argument("--spec", action="append", metavar="FIELD=VALUE",
+                   help="the black-box run's scenario, as RunSpec fields (client_domain=photo, backbone=resnet10t, "
+                        "dataset.train_per_domain=120); repeatable")
     p.add_argument("--out", type=Path, default=None, help="also write the result as JSON to this file")
     p.set_defaults(func=cmd_audit)
     return p

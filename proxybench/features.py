@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,20 @@ class Extractor:
         self.batch_size = batch_size
         with torch.inference_mode():
             self.dim = int(self._forward(torch.zeros(1, 3, image_size, image_size)).shape[1])
+
+    def to_message(self) -> dict[str, Any]:
+        """phi as message fields, to install the same public extractor in the cloud and device processes."""
+        return {"phi_backbone": self.key["backbone"], "phi_state": np.frombuffer(state_dict_bytes(self.model), np.uint8),
+                "phi_image_size": self.image_size, "phi_layer": self.layer,
+                "phi_meta": json.dumps({"mean": list(self.mean), "std": list(self.std), "key": self.key})}
+
+    @classmethod
+    def from_message(cls, msg: dict[str, Any]) -> Extractor:
+        model = create_backbone(str(msg["phi_backbone"]))
+        load_state_dict_bytes(model, msg["phi_state"].tobytes())
+        meta = json.loads(msg["phi_meta"])
+        return cls(model, int(msg["phi_image_size"]), tuple(meta["mean"]), tuple(meta["std"]), meta["key"],
+                   layer=int(msg["phi_layer"]))
 
     @functools.cached_property
     def flops_per_image(self) -> int:

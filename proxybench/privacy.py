@@ -96,3 +96,62 @@ def gaussian_noise(values: np.ndarray, sigma: float, rng: np.random.Generator) -
     if sigma == 0:
         return values.copy()
     return values + rng.normal(0.0, sigma, size=values.shape)
+
+
+# DpEvents cross from the cloud process to the harness as JSON, never as pickles: a
+# pickle from a process that runs third-party code could run code in the harness.
+_EVENT_CLASSES = {
+    cls.__name__: cls
+    for cls in vars(dp_accounting.dp_event).values()
+    if isinstance(cls, type) and issubclass(cls, DpEvent) and cls is not DpEvent
+}
+
+
+def event_to_json(event: DpEvent) -> dict:
+    """A DpEvent as plain JSON: its class name and its attrs fields, nested events included."""
+    import attr
+
+    if type(event).__name__ not in _EVENT_CLASSES:
+        raise ProxybenchError(f"privacy event {type(event).__name__} is not a dp_accounting DpEvent")
+
+    def field(value):
+        if isinstance(value, DpEvent):
+            return event_to_json(value)
+        if isinstance(value, (list, tuple)):
+            return [field(v) for v in value]
+        return value
+
+    return {"dp_event": type(event).__name__,
+            **{name: field(getattr(event, name)) for name in attr.fields_dict(type(event))}}
+
+
+def event_from_json(data: dict) -> DpEvent:
+    def field(value):
+        if isinstance(value, dict) and "dp_event" in value:
+            return event_from_json(value)
+        if isinstance(value, list):
+            return [field(v) for v in value]
+        return value
+
+    name = data.get("dp_event")
+    if name not in _EVENT_CLASSES:
+        raise ProxybenchError(f"unknown privacy event {name!r}; events are dp_accounting's: {', '.join(sorted(_EVENT_CLASSES))}")
+    return _EVENT_CLASSES[name](**{k: field(v) for k, v in data.items() if k != "dp_event"})
+
+
+def is_no_release(event: DpEvent) -> bool:
+    """True for the event a plugin gets by default: it claims to have released nothing."""
+    return _is_noop(event)
+
+
+def check_one_adjacency(adjacencies: dict[str, str | None]) -> str | None:
+    """The run's one adjacency, given each stage's (None: the stage declared no DP event); two differ: an error."""
+    named = {stage: a for stage, a in adjacencies.items() if a is not None}
+    for stage, a in named.items():
+        if a not in ("add_remove", "replace_one"):
+            raise ProxybenchError(f"{stage}: unknown adjacency {a!r}; choose add_remove or replace_one")
+    if len(set(named.values())) > 1:
+        listing = " and ".join(f"{stage} assumes {a}" for stage, a in named.items())
+        raise ProxybenchError(f"one run composes one adjacency, but {listing}; "
+                              "set the same adjacency parameter on the sampler and the task")
+    return next(iter(named.values()), None)

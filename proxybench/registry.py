@@ -11,6 +11,7 @@ name is an error that names both.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -104,6 +105,17 @@ class Registry:
                     del table[key]
             raise
         self.loaded.append(LoadedPlugin(name, distribution, version, provides))
+
+    def local_modules(self) -> list[str]:
+        """Modules registered by hand (not through entry points): the cloud process registers them too."""
+        plugins = [self.pm.get_plugin(p.name) for p in self.loaded if p.distribution == "(local)"]
+        return [p.__name__ for p in plugins if isinstance(p, ModuleType)]
+
+    def register_module(self, name: str) -> None:
+        """Import and register a plugin module by name, once (how a child process gets the harness's local plugins)."""
+        module = importlib.import_module(name)
+        if not self.pm.is_registered(module):
+            self.register(module, name=name)
 
     def _add(self, kind: str, cls: type[Plugin], provider: str) -> None:
         if not getattr(cls, "name", ""):

@@ -13,9 +13,10 @@ from .device import Device
 from .errors import ProxybenchError
 from .features import Extractor
 from .params import Plugin
-from .privacy import no_client_information
+from .privacy import DEFAULT_DELTA, no_client_information
 
-#: How a sampler treats the device's data, for marking tables.
+#: How a run treated the device's data, for marking tables; derived from what the run did (a
+#: sampler's own ``kind`` is only its claim, recorded beside).
 PrivacyKind = Literal["client-free", "private", "privacy-free", "oracle"]
 
 
@@ -24,7 +25,9 @@ class CloudView:
     """Everything a sampler may look at on the cloud: never device data, never pool domain ids.
 
     ``labels`` is None when the task keeps the pool unlabeled. ``oracle_in_domain`` is
-    filled only for samplers that declare themselves oracles.
+    filled only for samplers that declare themselves oracles (and the run is then marked
+    as an oracle). ``delta`` is the run's delta: calibrate noise to a target epsilon at it.
+    The view lives in the cloud process, whose memory holds pool rows only.
     """
 
     features: np.ndarray  # (N, d) float32: phi of the pool
@@ -32,6 +35,7 @@ class CloudView:
     labels: np.ndarray | None
     extractor: Extractor
     oracle_in_domain: np.ndarray | None = None
+    delta: float = DEFAULT_DELTA
 
     @property
     def size(self) -> int:

@@ -45,9 +45,9 @@ class TaskContext:
     rng: np.random.Generator
     cache: Any
     pool_key: dict = field(default_factory=dict)  # identifies the pool, for caching models trained on it
-    #: Accuracy of a model on the device's test set *for analysis only* (not a protocol step, not
-    #: counted on the link), e.g. a cloud teacher's reference accuracy.
-    reference_accuracy: Callable[[torch.nn.Module], float] | None = None
+    #: Accuracy of a model (and its task-model name) on the device's test set *for analysis only*:
+    #: the harness scores it with the scoring program, off the ledger, e.g. a cloud teacher's.
+    reference_accuracy: Callable[[torch.nn.Module, str], float] | None = None
 
 
 @dataclass
@@ -127,7 +127,8 @@ class SupervisedTask(Task):
         }
 
 
-def _evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
+def evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
+    """The harness's scoring program: a shipped task model's accuracy on the device's test data."""
     model = create_task_model(msg["model"], int(msg["num_classes"]), int(msg["image_size"]))
     load_state_dict_bytes(model, msg["weights"].tobytes())
     x = to_tensor(ctx.test_images, int(msg["image_size"]))
@@ -139,10 +140,15 @@ def _evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
 def evaluate_on_device(device: Device, model: torch.nn.Module, model_name: str, num_classes: int,
                        image_size: int = 32) -> float:
     """Ship the trained model to the device (phase ``model``) and let it score itself on its test data."""
-    msg = {
+    return float(device.call(evaluate_program, model_message(model, model_name, num_classes, image_size),
+                             phase="model", label="evaluate")["accuracy"])
+
+
+def model_message(model: torch.nn.Module, model_name: str, num_classes: int, image_size: int) -> Message:
+    """A trained task model as message fields: what the scoring program rebuilds and scores."""
+    return {
         "model": model_name,
         "num_classes": num_classes,
         "image_size": image_size,
         "weights": np.frombuffer(state_dict_bytes(model), dtype=np.uint8),
     }
-    return float(device.call(_evaluate_program, msg, phase="model", label="evaluate")["accuracy"])

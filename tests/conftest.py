@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from proxybench import Device, DeviceContext, Meter
-from proxybench.link import Link
+from proxybench import Device, DeviceContext
+from proxybench.harness import local_device
 from proxybench.registry import reset_registry
 
 #: A dataset small enough for unit tests (a few hundred images).
@@ -46,18 +46,24 @@ class FixedExtractor:
         return self.features[: len(images)]
 
 
-def make_device(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> Device:
+def make_context(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> DeviceContext:
     n = len(client_features)
-    ctx = DeviceContext(
+    return DeviceContext(
         images=np.zeros((n, 4, 4, 3), np.uint8),
         labels=labels,
         test_images=np.zeros((1, 4, 4, 3), np.uint8),
         test_labels=np.zeros(1, np.int64),
         extractor=FixedExtractor(client_features),
         rng=np.random.default_rng(seed),
-        meter=Meter(),
     )
-    return Device(ctx, Link())
+
+
+def make_device(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0,
+                stage: str = "select") -> Device:
+    """A device in this process behind the harness's counting relay; ``.ledger`` and ``.meter`` show what it counted."""
+    device, relay = local_device(make_context(client_features, labels, seed), stage=stage)
+    device.ledger, device.meter = relay.ledger, relay.meter
+    return device
 
 
 def gaussian_mixture(n_per: int, centers: int, dim: int, seed: int, spread: float = 10.0):

@@ -17,7 +17,7 @@ from .conftest import TINY_RUN, gaussian_mixture, make_device
 def knn_labels(client_x, client_y, queries, **params):
     from proxybench.plugins.tasks.autolabel import private_knn_program
 
-    device = make_device(client_x, labels=client_y)
+    device = make_device(client_x, labels=client_y, stage="task")
     msg = {"queries": queries, "num_classes": 10, **params}
     return device.call(private_knn_program, msg, phase="task", label="t")["labels"], device
 

@@ -6,10 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from proxybench import Meter, ProxybenchError, forward_flops
-from proxybench.link import Ledger, Link, deserialize, serialize
+from proxybench import ProxybenchError, forward_flops
+from proxybench.link import Ledger, deserialize, serialize
 
 from .conftest import make_device
+
+
+def centroid_shaped_program(ctx, msg):
+    """Replies with R float32 scores, like ECOS's coverage program."""
+    return {"scores": np.zeros(len(msg["centroids"]), np.float32)}
+
+
+def counting_program(ctx, msg):
+    ctx.meter.add_flops(ctx.n * int(msg["k"]))
+    return {"sum": ctx.features().sum(0)}
 
 
 def test_roundtrip_preserves_arrays_and_scalars():
@@ -27,11 +37,10 @@ def test_unsendable_field_is_an_error():
 
 
 def test_ledger_counts_exact_serialized_sizes():
-    link = Link()
+    device = make_device(np.zeros((3, 4), np.float32))
     msg = {"centroids": np.zeros((100, 64), np.float32)}
-    link.carry(msg, "select", "down", "c")
-    link.carry({"scores": np.zeros(100, np.float32)}, "select", "up", "s")
-    rec = link.ledger.to_record()
+    device.call(centroid_shaped_program, msg, "select", "c")
+    rec = device.ledger.to_record()
     assert rec["bytes_down"] == len(serialize(msg))
     # Payload plus a small header: R*d*4 down, R*4 up.
     assert 100 * 64 * 4 <= rec["bytes_down"] < 100 * 64 * 4 + 100
@@ -55,32 +64,26 @@ def test_forward_flops_counts_a_torch_model():
     assert forward_flops(model, 4) == 2 * 48 * 10
 
 
+def busy_program(ctx, msg):
+    ctx.meter.add_flops(int(msg["flops"]))
+    return {"total": sum(i * i for i in range(int(msg["loops"])))}
+
+
 def test_meter_counts_declared_flops_and_cpu_time_by_phase():
-    meter = Meter()
-
-    def busy():
-        meter.add_flops(500)
-        return sum(i * i for i in range(200_000))
-
-    meter.run("select", busy)
-    meter.run("task", lambda: meter.add_flops(1000))
-    rec = meter.to_record()
-    assert rec["flops"] == 1500
-    assert rec["by_phase"]["task"]["flops"] == 1000 and rec["by_phase"]["select"]["flops"] == 500
-    assert rec["by_phase"]["select"]["cpu_seconds"] > 0
+    select = make_device(np.zeros((2, 2), np.float32))
+    select.call(busy_program, {"flops": 500, "loops": 200_000}, "select")
+    task = make_device(np.zeros((2, 2), np.float32), stage="task")
+    task.call(busy_program, {"flops": 1000, "loops": 10}, "task")
+    assert select.meter.to_record()["flops"] == 500 and task.meter.to_record()["by_phase"]["task"]["flops"] == 1000
+    assert select.meter.to_record()["by_phase"]["select"]["cpu_seconds"] > 0
 
 
 def test_device_call_counts_both_directions_and_meters_the_program():
     feats = np.ones((10, 8), np.float32)
     device = make_device(feats)
-
-    def program(ctx, msg):
-        ctx.meter.add_flops(ctx.n * int(msg["k"]))
-        return {"sum": ctx.features().sum(0)}
-
-    reply = device.call(program, {"k": 3}, phase="select", label="t")
+    reply = device.call(counting_program, {"k": 3}, phase="select", label="t")
     assert np.allclose(reply["sum"], 10.0)
-    rec = device.link.ledger.to_record()
+    rec = device.ledger.to_record()
     assert rec["bytes_down"] == len(serialize({"k": 3}))
     assert rec["bytes_up"] == len(serialize({"sum": feats.sum(0)}))
     assert device.meter.flops["select"] == 30

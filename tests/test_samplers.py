@@ -11,14 +11,13 @@ import proxybench
 from proxybench import (
     OUTSIDE_LABEL_SPACE,
     CloudView,
-    Device,
     DeviceContext,
-    Meter,
     ProxybenchError,
     create_sampler,
     kmeans,
 )
-from proxybench.link import Link, serialize
+from proxybench.harness import local_device
+from proxybench.link import serialize
 from proxybench.plugins.samplers.herding import feature_herding
 from proxybench.plugins.samplers.kmeans_nearest import unique_nearest
 from proxybench.privacy import epsilon
@@ -119,7 +118,7 @@ def test_ecos_bytes_privacy_and_flops():
     device = make_device(client)
     sampler = create_sampler("ecos", R=20, dim=8, reduction="random", dtype="float32", sigma=5.0)
     sel = run_sampler(sampler, cloud_for(x), device, 100, np.random.default_rng(0))
-    led = device.link.ledger.to_record()
+    led = device.ledger.to_record()
     assert 20 * 8 * 4 <= led["bytes_down"] < 20 * 8 * 4 + 300
     assert 20 * 4 <= led["bytes_up"] < 20 * 4 + 100
     assert epsilon(sel.privacy) == pytest.approx(epsilon(proxybench.gaussian_event(5.0, 1.0)))
@@ -128,11 +127,11 @@ def test_ecos_bytes_privacy_and_flops():
     half = make_device(client)
     run_sampler(create_sampler("ecos", R=20, dim=8, reduction="random", dtype="float16"), cloud_for(x), half, 100,
                 np.random.default_rng(0))
-    assert half.link.ledger.to_record()["bytes_down"] < led["bytes_down"] - 20 * 8 * 2 + 50
+    assert half.ledger.to_record()["bytes_down"] < led["bytes_down"] - 20 * 8 * 2 + 50
     # The default: no reduction, float16 centroids of phi's full width.
     full = make_device(client)
     run_sampler(create_sampler("ecos", R=20), cloud_for(x), full, 100, np.random.default_rng(0))
-    assert 20 * 32 * 2 <= full.link.ledger.to_record()["bytes_down"] < 20 * 32 * 2 + 300
+    assert 20 * 32 * 2 <= full.ledger.to_record()["bytes_down"] < 20 * 32 * 2 + 300
     assert full.meter.flops["select"] == 2 * 100 * 20 * 32
 
 
@@ -151,7 +150,7 @@ def test_upload_features_is_privacy_free_and_pays_for_features():
     device = make_device(x[:30])
     sel = run_sampler(create_sampler("upload-features"), cloud_for(x), device, 20, np.random.default_rng(0))
     assert epsilon(sel.privacy) is None
-    assert device.link.ledger.to_record()["bytes_up"] >= 30 * 8 * 4
+    assert device.ledger.to_record()["bytes_up"] >= 30 * 8 * 4
 
 
 @pytest.mark.parametrize("name", ["dsir", "cluster-filter"])
@@ -163,7 +162,7 @@ def test_coverage_samplers_cost_what_ecos_costs(name):
     for n in ("ecos", name):
         device = make_device(client)
         sel = run_sampler(create_sampler(n, R=10, dim=8, sigma=3.0), cloud_for(x), device, 40, np.random.default_rng(0))
-        led = device.link.ledger.to_record()
+        led = device.ledger.to_record()
         records[n] = (epsilon(sel.privacy), sel.adjacency, led["bytes_up"], led["bytes_down"], device.meter.flops["select"])
     assert records[name][0] == pytest.approx(records["ecos"][0])
     assert records[name][1:] == records["ecos"][1:]
@@ -176,11 +175,12 @@ def test_upload_raw_pays_for_images_and_does_no_device_compute():
     x, _ = gaussian_mixture(50, 2, 8, seed=0)
     images = np.random.default_rng(0).integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
     ctx = DeviceContext(images=images, labels=None, test_images=images[:1], test_labels=np.zeros(1, np.int64),
-                        extractor=FixedExtractor(x[:30]), rng=np.random.default_rng(0), meter=Meter())
-    device = Device(ctx, Link())
+                        extractor=FixedExtractor(x[:30]), rng=np.random.default_rng(0))
+    device, relay = local_device(ctx)
+    device.ledger, device.meter = relay.ledger, relay.meter
     sel = run_sampler(create_sampler("upload-raw"), cloud_for(x), device, 20, np.random.default_rng(0))
     assert epsilon(sel.privacy) is None
-    led = device.link.ledger.to_record()
+    led = device.ledger.to_record()
     header = len(serialize({"images": images})) - images.nbytes
     assert 0 < header < 200
     assert led["bytes_up"] == images.nbytes + header

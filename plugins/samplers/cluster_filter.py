@@ -35,7 +35,7 @@ class ClusterFilter(CoverageSampler):
     kind: ClassVar[str] = "private"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        sigma = self.noise_sigma()
+        sigma = self.noise_sigma(cloud.delta)
         cov = self.coverage(cloud, device, rng, sigma)
         keep = coverage_weights(cov.scores, self.tau, sigma) > 0
         inside = keep[cov.assign]

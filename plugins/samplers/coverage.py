@@ -16,12 +16,13 @@ import numpy as np
 from dp_accounting import DpEvent
 
 from proxybench import (
+    DEFAULT_DELTA,
     AuditMechanism,
+    CallMeter,
     CloudView,
     Device,
     DeviceContext,
     Message,
-    Meter,
     ProxybenchError,
     Sampler,
     Selection,
@@ -44,7 +45,7 @@ def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator)
     return gaussian_noise(counts, sigma, rng)
 
 
-def coverage_counts(feats: np.ndarray, msg: Message, meter: Meter) -> np.ndarray:
+def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
     """The exact coverage counts: project the device features, count each centroid's nearest points."""
     n, d = feats.shape
     if msg["reduction"] == "random":
@@ -183,20 +184,21 @@ class CoverageSampler(Sampler):
     def sensitivity(self) -> float:
         return count_sensitivity(self.adjacency)
 
-    def noise_sigma(self, delta: float = 1e-5) -> float:
+    def noise_sigma(self, delta: float = DEFAULT_DELTA) -> float:
+        """sigma, or the sigma that reaches ``target_epsilon`` at the run's ``delta``."""
         if self.target_epsilon is not None:
             return sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
         return self.sigma
 
-    def privacy_event(self) -> DpEvent:
+    def privacy_event(self, sigma: float) -> DpEvent:
         """The one Gaussian release a coverage round makes; select() and the audit both report this."""
-        return gaussian_event(self.noise_sigma(), self.sensitivity)
+        return gaussian_event(sigma, self.sensitivity)
 
     def selection(self, picked: np.ndarray, cov: Coverage, sigma: float, **info: Any) -> Selection:
         """The Selection of a coverage sampler: its privacy event, adjacency and the round's record, plus ``info``."""
         return Selection(
             indices=np.sort(picked),
-            privacy=self.privacy_event(),
+            privacy=self.privacy_event(sigma),
             adjacency=self.adjacency,
             info={
                 "R": cov.R,
@@ -214,7 +216,7 @@ class CoverageSampler(Sampler):
                               self.spherical, self.kmeans_iters, label=f"{self.name}-coverage",
                               kmeans_max_points=self.kmeans_max_points)
 
-    def audit_mechanism(self) -> AuditMechanism:
+    def audit_mechanism(self, delta: float = DEFAULT_DELTA) -> AuditMechanism:
         """One coverage release (``proxybench audit``) on a device set D and its worst-case neighbour D'.
 
         D: a synthetic device set, 0-19 points placed exactly on each of R random centroids
@@ -223,7 +225,7 @@ class CoverageSampler(Sampler):
         under replace-one: D with its point on centroid 1 moved onto centroid 0 (two
         counts move by 1). Noise: ``privatize_counts``, as in the device program.
         """
-        R, sigma, rng = self.R, self.noise_sigma(), np.random.default_rng(0)
+        R, sigma, rng = self.R, self.noise_sigma(delta), np.random.default_rng(0)
         centroids = rng.normal(0.0, 10.0, (R, 8)).astype(np.float32)
         per = rng.integers(0, 20, R)
         per[min(1, R - 1)] = max(per[min(1, R - 1)], 1)
@@ -237,14 +239,14 @@ class CoverageSampler(Sampler):
             neighbour[int(per[0])] = centroids[0]  # the first point on centroid 1 moves onto centroid 0
 
         def exact(feats: np.ndarray) -> np.ndarray:
-            return coverage_counts(feats, {"reduction": "none", "centroids": centroids}, Meter())
+            return coverage_counts(feats, {"reduction": "none", "centroids": centroids}, CallMeter())
 
         def privatize(values: np.ndarray, rng: np.random.Generator, trials: int) -> np.ndarray:
             return privatize_counts(np.broadcast_to(values, (trials, *values.shape)), sigma, rng)
 
         return AuditMechanism(
             name=f"{self.name} coverage (R={R}, sigma={sigma:.4g})", sigma=sigma, sensitivity=self.sensitivity,
-            adjacency=self.adjacency, event=self.privacy_event(), values_d=exact(points),
+            adjacency=self.adjacency, event=self.privacy_event(sigma), values_d=exact(points),
             values_d_prime=exact(neighbour), privatize=privatize,
             description="the R noisy centroid counts; D' moves one device point onto a centroid",
         )

@@ -48,7 +48,7 @@ class Dsir(CoverageSampler):
     kind: ClassVar[str] = "private"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        sigma = self.noise_sigma()
+        sigma = self.noise_sigma(cloud.delta)
         cov = self.coverage(cloud, device, rng, sigma)
         cluster_w = coverage_weights(cov.scores, self.tau, sigma)
         sizes = cov.sizes

@@ -65,7 +65,7 @@ class Ecos(CoverageSampler):
             raise ProxybenchError(f"ecos: rho must be >= 1 (candidates >= budget), got {self.rho}")
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        sigma = self.noise_sigma()
+        sigma = self.noise_sigma(cloud.delta)
         cov = self.coverage(cloud, device, rng, sigma)
         x, centroids, assign, scores, R, times = cov.x, cov.centroids, cov.assign, cov.scores, cov.R, cov.times
         n = len(x)

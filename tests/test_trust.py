@@ -1,0 +1,99 @@
+"""The trust model holds against careless and dishonest plugins (DESIGN §10).
+
+Each test would fail on a leak: a route from the cloud process to client rows, a device
+call recorded as client-free, exact replies under a declared DP event.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from proxybench import ProxybenchError, RunSpec
+from proxybench.blackbox import audit_selection
+from proxybench.cache import Cache
+from proxybench.registry import registry
+from proxybench.runner import run
+from proxybench.scenario import make_scenario
+
+from . import trust_plugins
+from .conftest import TINY_DATASET, TINY_RUN
+
+SPEC = {**TINY_RUN, "task": "outsource", "task_params": {"epochs": 1}, "client_domain": "street"}
+
+
+@pytest.fixture()
+def dishonest():
+    registry().register(trust_plugins, name="trust-plugins")
+
+
+def test_a_snooping_sampler_finds_no_client_row_and_no_device_object(dishonest, tmp_path):
+    data = registry().get("dataset", "digits").build(**TINY_DATASET).load(Cache())
+    scenario = make_scenario(data, "street", 0.5, 0)
+    pool = {trust_plugins.row_hash(r) for r in data.images[scenario.pool_idx]}
+    client = np.r_[scenario.client_train_idx, scenario.client_test_idx]
+    needles = {trust_plugins.row_hash(r) for r in data.images[client]} - pool
+    assert len(needles) > 0.9 * len(client)  # the search has something to find
+    record, _ = run(RunSpec(sampler="test-snoop", sampler_params={"needles": ",".join(sorted(needles))}, **SPEC),
+                    tmp_path)
+    info = record["selection"]["info"]
+    assert info["objects_seen"] > 10_000  # it did walk the process
+    assert info["client_rows_found"] == 0
+    assert info["device_types_found"] == []
+    assert all("cloud-pools" in f for f in info["memmaps"]) and info["memmaps"]
+
+
+def test_a_device_call_without_a_dp_event_is_no_guarantee_whatever_the_sampler_claims(dishonest, tmp_path):
+    record, _ = run(RunSpec(sampler="test-exact-mean", **SPEC), tmp_path)
+    assert record["privacy"]["epsilon_select"] is None and record["privacy"]["epsilon"] is None
+    assert record["sampler_kind"] == "privacy-free" and record["sampler_kind_declared"] == "client-free"
+    assert record["privacy"]["device_calls"]["select"] == 1
+    assert record["ledger"]["by_phase"]["select"]["up"] > 0
+
+
+def test_a_selection_without_device_calls_is_client_free_at_epsilon_zero(tmp_path):
+    record, _ = run(RunSpec(sampler="random", **SPEC), tmp_path)
+    assert record["privacy"]["epsilon_select"] == 0.0 and record["sampler_kind"] == "client-free"
+    assert record["device"]["by_phase"].get("select", {"flops": 0})["flops"] == 0
+    assert record["privacy"]["device_calls"] == {"select": 0, "task": 0, "scoring": 1, "reference": 0}
+
+
+def test_the_black_box_audit_flags_exact_replies_under_a_declared_gaussian(dishonest):
+    result = audit_selection(RunSpec(sampler="test-lying-coverage", **SPEC), Cache(), trials=300)
+    assert result.flagged and result.bounds["exact_replies"] == 1.0
+    assert result.eps_lb > result.epsilon_pld > 0
+
+
+def test_the_black_box_audit_passes_ecos_real_program():
+    result = audit_selection(RunSpec(sampler="ecos", sampler_params={"R": 10}, **SPEC), Cache(), trials=300)
+    assert not result.flagged and result.bounds["exact_replies"] == 0.0
+    assert result.epsilon_pld is not None and result.eps_lb <= result.epsilon_pld
+
+
+def test_composing_two_adjacencies_is_an_error_naming_both(tmp_path):
+    spec = RunSpec(sampler="ecos", sampler_params={"R": 10, "adjacency": "replace_one"},
+                   **{**TINY_RUN, "client_domain": "street"})
+    with pytest.raises(ProxybenchError, match="selection assumes replace_one and task assumes add_remove"):
+        run(spec, tmp_path)
+
+
+def test_target_epsilon_is_calibrated_at_the_runs_delta(tmp_path):
+    eps = {}
+    for delta in (1e-5, 1e-3):
+        spec = RunSpec(sampler="ecos", sampler_params={"R": 10, "target_epsilon": 1.0}, delta=delta, **SPEC)
+        record, _ = run(spec, tmp_path)
+        eps[delta] = (record["privacy"]["epsilon_select"], record["selection"]["info"]["sigma"])
+    assert eps[1e-5][0] == pytest.approx(1.0, abs=0.02) and eps[1e-3][0] == pytest.approx(1.0, abs=0.02)
+    assert eps[1e-3][1] < eps[1e-5][1]  # a larger delta needs less noise for the same epsilon
+
+
+def test_tcp_transport_on_loopback_gives_the_same_run(tmp_path):
+    spec = RunSpec(sampler="ecos", sampler_params={"R": 10}, **SPEC)
+    pipe, _ = run(spec, tmp_path / "pipe")
+    tcp, _ = run(spec, tmp_path / "tcp", transport="tcp")
+    assert tcp["harness"]["transport"] == "tcp"
+    assert tcp["selection"]["indices_hash"] == pipe["selection"]["indices_hash"]
+    for key in ("metrics", "ledger", "privacy"):
+        assert json.dumps(tcp[key], sort_keys=True) == json.dumps(pipe[key], sort_keys=True)
