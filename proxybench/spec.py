@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cache import canonical_hash
-from .errors import ProxybenchError
+from .errors import ProxybenchError, unknown_name
 from .features import parse_weights
 from .registry import registry
 
@@ -17,7 +17,12 @@ SPEC_VERSION = 1
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything that determines a run's result. Plugin parameters are stored complete (defaults filled)."""
+    """Everything that determines a run's result. Plugin parameters are stored complete (defaults filled).
+
+    The defaults are plain names: a spec is made, compared, hashed and serialized without any
+    plugin installed, and its names are looked up in the registry only by ``resolved`` (and so
+    ``run_id``) and ``validate``.
+    """
 
     sampler: str = "ecos"
     task: str = "autolabel"
@@ -36,10 +41,48 @@ class RunSpec:
     dataset_params: dict[str, Any] = field(default_factory=dict)
 
     def __hash__(self) -> int:
-        return hash(self.run_id)
+        """From the fields as given, as ``==`` compares them: hashing needs no plugin and builds none."""
+        return hash(canonical_hash(self.to_dict()))
 
     def resolved(self) -> RunSpec:
-        """Validate names and parameters, fill in defaults: the form that is hashed and recorded."""
+        """Validate names and parameters, fill in defaults: the form that is hashed and recorded.
+
+        Building the plugins can be slow (a task checks its model), so the result is kept with
+        the spec, under a hash of the fields it was resolved from: a spec whose parameter dicts
+        were changed in place is resolved afresh, never served a stale form.
+        """
+        return self._memo()[1]
+
+    @property
+    def run_id(self) -> str:
+        """Hash of the resolved spec: equal specs (defaults spelled out or not) share one id."""
+        return self._memo()[2]
+
+    def validate(self) -> RunSpec:
+        """The resolved spec, with its client domain checked against what its dataset declares.
+
+        Nothing is generated or decoded (``Dataset.client_domains``), so a run that calls this first
+        fails on a typo in a moment. It is not part of ``resolved``: a folder dataset's declaration
+        reads its folder, and a ``run_id`` must be computable where the data is absent.
+        """
+        spec = self.resolved()
+        allowed = registry().get("dataset", spec.dataset).build(**spec.dataset_params).client_domains()
+        if allowed is not None and spec.client_domain not in allowed:
+            raise unknown_name("client domain", spec.client_domain, allowed)
+        return spec
+
+    def _memo(self) -> tuple[str, RunSpec, str]:
+        """(hash of the fields as given, resolved spec, run_id), computed once per field values."""
+        given = canonical_hash(self.to_dict())
+        memo = self.__dict__.get("_resolved")
+        if memo is None or memo[0] != given:
+            spec = self._resolve()
+            run_id = canonical_hash({"spec_version": SPEC_VERSION, **spec.to_dict()})
+            spec.__dict__["_resolved"] = (canonical_hash(spec.to_dict()), spec, run_id)  # resolving is idempotent
+            memo = self.__dict__["_resolved"] = (given, spec, run_id)  # frozen: only __setattr__ is barred
+        return memo
+
+    def _resolve(self) -> RunSpec:
         reg = registry()
         sampler_cls = reg.get("sampler", self.sampler)
         task_cls = reg.get("task", self.task)
@@ -68,8 +111,3 @@ class RunSpec:
         if unknown:
             raise ProxybenchError(f"unknown RunSpec fields {sorted(unknown)}; fields are {sorted(names)}")
         return cls(**{k: v for k, v in d.items() if k in names})
-
-    @property
-    def run_id(self) -> str:
-        """Hash of the resolved spec: equal specs (defaults spelled out or not) share one id."""
-        return canonical_hash({"spec_version": SPEC_VERSION, **self.resolved().to_dict()})
