@@ -16,7 +16,7 @@ from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
 from proxybench.compare import compare_records
 from proxybench.executors import Outcome
-from proxybench.identity import code_differences, code_id, code_identity, distribution_identity, source_hash
+from proxybench.identity import code_differences, code_id, code_identity, source_hash
 from proxybench.leaderboard import AUDIT_COLUMN, board_csv, board_markdown, build_boards, select_code
 from proxybench.results import COLUMNS, ensure_writable_dir, read_records, records_bytes, write_record, write_records_file
 from proxybench.stats import bootstrap_mean, paired
@@ -152,7 +152,8 @@ def _two_codes() -> list[dict]:
 
 def test_leaderboard_refuses_two_codes_of_one_spec_unless_asked(tmp_path):
     records = _two_codes()
-    with pytest.raises(ProxybenchError, match=r"mix code \(proxybench source [0-9a-f]{16} \(1 runs\), ffffffffffffffff \(1 runs\)\)"):
+    listing = r"proxybench source [0-9a-f]{16} \(1 runs\), ffffffffffffffff \(1 runs\)"
+    with pytest.raises(ProxybenchError, match=rf"mix code \({listing}\)"):
         select_code(records)
     assert len(select_code(records, code="ffff")) == 1
     assert len(select_code(records, mix_code=True)) == 2

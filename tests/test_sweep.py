@@ -121,6 +121,11 @@ def test_cli_sweep_writes_leaderboard_beside_grid(tmp_path, capsys):
     grid = _write_grid(tmp_path, TINY_GRID)
     assert main(["sweep", str(grid), "--results-dir", str(tmp_path / "res")]) == 0
     assert (tmp_path / "tiny" / "digits-outsource.html").exists()
+    # the records kept beside the tables regenerate them in place, byte for byte
+    tables = {p.name: p.read_bytes() for p in (tmp_path / "tiny").iterdir()}
+    assert "records.jsonl.gz" in tables
+    assert main(["leaderboard", "--results", str(tmp_path / "tiny" / "records.jsonl.gz")]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "tiny").iterdir()} == tables
     assert main(["leaderboard", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "lb")]) == 0
     assert "random" in (tmp_path / "lb" / "README.md").read_text()
     assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
