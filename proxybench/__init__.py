@@ -55,7 +55,8 @@ from .task import SupervisedTask, Task, TaskContext, TaskResult, evaluate_on_dev
 from .training import ImageTensors, TrainConfig, UnlabeledTerm, accuracy, predict_logits, to_tensor, train
 
 __all__ = [
-    "AuditMechanism", "Cache", "CallMeter", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext", "Extractor", "ImageData",
+    "AuditMechanism", "Cache", "CallMeter", "CloudView", "DEFAULT_DELTA", "Dataset", "Device", "DeviceContext",
+    "Extractor", "ImageData",
     "ImageRows", "ImageTensors", "ImageWriter", "memmapped_image_data",
     "Message", "Meter", "OUTSIDE_LABEL_SPACE", "Plugin", "PoolData", "ProxybenchError", "RunSpec", "Sampler",
     "Selection", "SupervisedTask", "Task", "TaskContext", "TaskResult", "TrainConfig", "UnlabeledTerm",

@@ -14,6 +14,7 @@ from . import __version__
 from .audit import add_audit_command
 from .cache import Cache, default_cache_dir
 from .errors import ProxybenchError
+from .harness import TRANSPORTS
 from .params import describe_params, split_param
 from .registry import registry
 from .spec import RunSpec
@@ -93,7 +94,9 @@ def summary_table(record: dict[str, Any]) -> Table:
         if v["up"] or v["down"]:
             t.add_row(f"bytes {phase} (up / down)", f"{_fmt_bytes(v['up'])} / {_fmt_bytes(v['down'])}")
     t.add_row("bytes total (up / down)", f"{_fmt_bytes(led['bytes_up'])} / {_fmt_bytes(led['bytes_down'])}")
-    t.add_row("device FLOPs", f"{dev['flops']:.3g}")
+    t.add_row("sampler kind (from what it did)", f"{record['sampler_kind']} (declares {record['sampler_kind_declared']})")
+    t.add_row("device FLOPs (selection / total)",
+              f"{dev['by_phase'].get('select', {}).get('flops', 0):.3g} / {dev['flops']:.3g}")
     t.add_row("device CPU seconds", f"{dev['cpu_seconds']:.2f}")
     t.add_row("epsilon (select / task / total)",
               f"{_fmt_eps(priv['epsilon_select'])} / {_fmt_eps(priv['epsilon_task'])} / {_fmt_eps(priv['epsilon'])}")
@@ -116,15 +119,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         if "root" not in dataset_cls.param_fields():
             raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
         kwargs["dataset_params"]["root"] = str(Path(args.data_root).expanduser().resolve())
-    spec = RunSpec(**kwargs).resolved()
+    spec = RunSpec(**kwargs).validate()
     from .runner import run
 
     console = Console(stderr=False)
     console.print(f"[bold]proxybench run[/bold] {spec.run_id}: sampler={spec.sampler} task={spec.task} "
                   f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
-    record, path = run(spec, args.results_dir, Cache(args.cache_dir))
+    record, path = run(spec, args.results_dir, Cache(args.cache_dir), transport=args.device_transport,
+                       device_address=args.device_address)
     console.print(summary_table(record))
     console.print(f"RunRecord: {path}")
+    return 0
+
+
+def cmd_device_serve(args: argparse.Namespace) -> int:
+    from .device_process import serve
+    from .harness import device_authkey
+
+    serve(args.host, args.port, device_authkey(), sessions=args.sessions)
     return 0
 
 
@@ -358,7 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=Path("results"), help="where RunRecords go (default: results)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help=f"cache for datasets, backbones, features (default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
+    p.add_argument("--device-transport", choices=TRANSPORTS, default=None,
+                   help="how the device process is reached: a pipe (default, or $PROXYBENCH_DEVICE_TRANSPORT) "
+                        "or TCP on 127.0.0.1; results are the same")
+    p.add_argument("--device-address", default=None, metavar="HOST:PORT",
+                   help="use a device already serving there (proxybench device serve) instead of starting one")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("device", help="run a device on its own: `device serve` answers harness sessions over TCP",
+                       description="A device process that waits for a harness (proxybench run --device-address) "
+                                   "to provision it, then runs the device programs it is sent by reference. "
+                                   "The connection is authenticated with $PROXYBENCH_DEVICE_AUTHKEY.")
+    dsub = p.add_subparsers(dest="device_command", metavar="SUBCOMMAND", required=True)
+    q = dsub.add_parser("serve", help="listen for harness sessions (one at a time)")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: loopback only)")
+    q.add_argument("--port", type=int, default=7340, help="port (default 7340; 0 picks a free one)")
+    q.add_argument("--sessions", type=int, default=None, help="stop after this many sessions (default: serve forever)")
+    q.set_defaults(func=cmd_device_serve)
 
     p = sub.add_parser("list", help="list samplers, tasks, datasets or weight sources with their parameters")
     p.add_argument("kind", choices=["samplers", "tasks", "datasets", "weights"])

@@ -15,7 +15,6 @@ import multiprocessing
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

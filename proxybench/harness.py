@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,11 +72,21 @@ class RemoteError(RuntimeError):
 
 @dataclass
 class Call:
-    """One device request the harness relayed (kept for the black-box audit)."""
+    """One device request the harness relayed: what it cost, and its message (kept for the black-box audit)."""
 
     stage: str
+    phase: str
     program: str
+    label: str
     payload: bytes
+    bytes_up: int = 0
+    flops: int = 0
+    cpu_seconds: float = 0.0
+
+    def to_record(self) -> dict[str, Any]:
+        return {"stage": self.stage, "phase": self.phase, "program": self.program, "label": self.label,
+                "bytes_down": len(self.payload), "bytes_up": self.bytes_up, "flops": self.flops,
+                "cpu_seconds": round(self.cpu_seconds, 4)}
 
 
 @dataclass
@@ -112,18 +121,22 @@ class Relay:
         program, payload = str(env["program"]), env["payload"]
         phase, label = self.phase(env.get("phase")), str(env.get("label"))
         self.ledger.record(phase, "down", len(payload), f"{label}:request")
+        call = Call(self.stage, phase, program, label, payload.tobytes())
         if program == SCORING_PROGRAM:
             self.scoring_calls += 1
         else:
             self.calls[self.stage] += 1
-            self.transcript.append(Call(self.stage, program, payload.tobytes()))
+            self.transcript.append(call)
         reply = self.device(serialize({"op": "call", "program": program, "payload": payload}))
         answer = deserialize(reply)
         if answer.get("ok"):
-            self.ledger.record(phase, "up", len(answer["payload"]), f"{label}:reply")
-            self.meter.add(phase, int(answer["flops"]), float(answer["cpu_seconds"]))
+            call.bytes_up, call.flops = len(answer["payload"]), int(answer["flops"])
+            call.cpu_seconds = float(answer["cpu_seconds"])
+            self.ledger.record(phase, "up", call.bytes_up, f"{label}:reply")
+            self.meter.add(phase, call.flops, call.cpu_seconds)
         else:  # an error text crossed too, and may carry data
-            self.ledger.record(phase, "up", len(reply), f"{label}:error")
+            call.bytes_up = len(reply)
+            self.ledger.record(phase, "up", call.bytes_up, f"{label}:error")
         return reply
 
 
@@ -165,6 +178,23 @@ def connect_when_up(address: tuple[str, int], authkey: bytes, alive: Callable[[]
             time.sleep(0.05)
 
 
+@contextmanager
+def _children_allowed():
+    """Let a daemonic process (a Dask worker, say) start a run's children.
+
+    multiprocessing refuses because a daemon's children could outlive it; ours cannot:
+    they exit when their parent goes (``orphan.exit_when_orphaned``) or their pipe closes.
+    """
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is not None:
+            config["daemon"] = daemon
+
+
 class Children:
     """The cloud and device endpoints of one run, as processes (or threads, for the reference)."""
 
@@ -180,7 +210,8 @@ class Children:
         def start(target, *args) -> Any:
             worker = (ctx.Process(target=target, args=args, daemon=True) if ctx is not None
                       else threading.Thread(target=target, args=args, daemon=True))
-            worker.start()
+            with _children_allowed():
+                worker.start()
             self.workers.append(worker)
             return worker
 

@@ -21,9 +21,10 @@ from dp_accounting import DpEvent
 from . import __version__
 from .cache import Cache
 from .harness import Isolation, RemoteError, RunSession, Timings, Transport, scenario_truth
+from .identity import code_identity
 from .privacy import check_one_adjacency, compose, epsilon, is_no_release
 from .registry import registry
-from .results import SCHEMA_VERSION, environment, write_record
+from .results import SCHEMA_VERSION, ensure_writable_dir, environment, write_record
 from .spec import RunSpec
 
 
@@ -90,7 +91,9 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
             "selection": {**scenario_truth(scenario, chosen), "indices_hash": _hash_indices(chosen),
                           "info": selection.info},
             "ledger": relay.ledger.to_record(),
-            "device": relay.meter.to_record(),
+            # Each device call of the protocol (scoring excluded): a round of a multi-round sampler is one entry.
+            "device": {**relay.meter.to_record(), "calls": [c.to_record() for c in relay.transcript],
+                       "select_rounds": relay.calls["select"]},
             "privacy": {**privacy_record(select, task, spec.delta),
                         "device_calls": {**relay.calls, "scoring": relay.scoring_calls,
                                          "reference": relay.reference_calls}},
@@ -109,7 +112,8 @@ def _hash_indices(idx: np.ndarray) -> str:
 def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, transport: Transport | None = None,
         isolation: Isolation = "process", device_address: str | None = None) -> tuple[dict[str, Any], Path]:
     """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised."""
-    spec = spec.resolved()
+    spec = spec.validate()  # names checked against what the dataset declares, before any data is built
+    ensure_writable_dir(results_dir)  # before any work: a run whose record cannot be written is lost
     cache = cache or Cache()
     record: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
@@ -125,6 +129,7 @@ def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, tran
         "privacy": {},
         "timings": {},
         "environment": environment(),
+        "code": code_identity(spec.to_dict()),
     }
     start = time.perf_counter()
     try:

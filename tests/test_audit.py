@@ -193,7 +193,7 @@ def test_knn_audit_uses_the_task_noise(monkeypatch):
 def test_cli_audit_writes_json(tmp_path, capsys):
     out = tmp_path / "audit.json"
     code = _cli(["audit", "--sampler", "ecos", "--task", "autolabel", "--param", "sampler.sigma=4",
-                 "--param", "task.sigma=6", "--trials", "50000", "--out", str(out)])
+                 "--param", "task.sigma=6", "--trials", "50000", "--no-black-box", "--out", str(out)])
     assert code == EXIT_OK
     data = json.loads(out.read_text())
     names = [(r["plugin"], r["control"]) for r in data["results"]]
@@ -205,11 +205,23 @@ def test_cli_audit_writes_json(tmp_path, capsys):
 
 def test_cli_audit_errors():
     with pytest.raises(ProxybenchError, match="ecos"):  # names the plugins that can be audited
-        _cli(["audit", "--sampler", "random"])
+        _cli(["audit", "--sampler", "random", "--no-black-box"])
     with pytest.raises(ProxybenchError, match="unknown parameter"):
         _cli(["audit", "--sampler", "ecos", "--param", "nope=1"])
     with pytest.raises(ProxybenchError, match="--sampler"):
         _cli(["audit"])
+
+
+def test_cli_black_box_audits_any_sampler(tmp_path):
+    """random made no device call: nothing to bound, ok; its row says so."""
+    from .conftest import TINY_DATASET
+
+    out = tmp_path / "audit.json"
+    spec = ["--spec", "backbone=resnet10t", "--spec", "weights=random", "--spec", "budget=60",
+            *sum((["--spec", f"dataset.{k}={v}"] for k, v in TINY_DATASET.items()), [])]
+    assert _cli(["audit", "--sampler", "random", *spec, "--black-box-trials", "200", "--out", str(out)]) == EXIT_OK
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["epsilon_pld"] == 0.0 and row["eps_lb"] == 0.0 and "no device use" in row["description"]
 
 
 def test_cli_exit_code_on_violation(monkeypatch):
