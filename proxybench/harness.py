@@ -308,9 +308,9 @@ class RunSession:
         phi = self.extractor.to_message()
         self.children.device.send_bytes(serialize({
             "op": "provision", **settings, **phi,
-            "images": data.images[scenario.client_train_idx],
+            "images": read_in_batches(ImageRows(data.images, scenario.client_train_idx)),
             "labels": data.labels[scenario.client_train_idx] if self.task_cls.device_has_labels else None,
-            "test_images": data.images[scenario.client_test_idx],
+            "test_images": read_in_batches(ImageRows(data.images, scenario.client_test_idx)),
             "test_labels": data.labels[scenario.client_test_idx],
             "rng_seed": json.dumps([spec.seed, STREAM_DEVICE]),
         }))
@@ -350,8 +350,7 @@ class RunSession:
             np.save(folder / "features.npy", np.ascontiguousarray(pool_features(), dtype=np.float32))
             out = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8,
                                             shape=scenario.pool_images.shape)
-            for start in range(0, len(out), 4096):
-                out[start : start + 4096] = scenario.pool_images[start : start + 4096]
+            read_in_batches(scenario.pool_images, out)
             out.flush()
             del out
 
@@ -402,6 +401,14 @@ class RunSession:
         if not reply.get("ok"):
             raise ProxybenchError(f"device replay of {program}: {reply.get('error')}")
         return reply["replies"]
+
+
+def read_in_batches(rows: ImageRows, out: np.ndarray | None = None, batch: int = 256) -> np.ndarray:
+    """The rows of a (memory-mapped) view, read a batch at a time into ``out``: a dataset is never decoded whole."""
+    out = np.empty(rows.shape, dtype=rows.dtype) if out is None else out
+    for start in range(0, len(rows), batch):
+        out[start : start + batch] = rows[start : start + batch]
+    return out
 
 
 def _threads() -> int:
