@@ -12,7 +12,8 @@
    Pearson, as in ``audit.lower_bounds``).
 
 A selection that declares a DP event but whose replies do not vary between trials sends
-exact values: that alone is flagged, whatever the bound says. The audit's power is
+exact values: that alone is flagged, whatever the bound says; so is a single reply number
+that never varies yet differs between D and D' (one round of several without noise). The audit's power is
 limited by ``trials`` (about ln(trials/10) at most), so it catches missing or grossly
 short noise, not a slightly low sigma; the exact path of ``audit_mechanism()`` with 1e5+
 trials is the sharper tool where a plugin offers it.
@@ -62,14 +63,24 @@ def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: 
     d = np.hstack(replies["none"]) if calls else np.zeros((trials, 0))
     d_prime = np.hstack(replies[neighbour]) if calls else np.zeros((trials, 0))
     exact = bool(d.shape[1]) and bool(np.all(np.ptp(d, axis=0) == 0))
-    s0, s1 = projection_scores(d, d_prime) if d.shape[1] else (np.zeros(trials), np.zeros(trials))
+    # A reply number that never varies yet differs between D and D' tells them apart by itself (a round
+    # that omits its noise among noisy ones): attack that number alone.
+    fixed = (np.ptp(d, axis=0) == 0) & (np.ptp(d_prime, axis=0) == 0) & (d[0] != d_prime[0]) if calls else []
+    telling = np.flatnonzero(fixed)
+    if len(telling):
+        s0, s1 = d[:, telling[0]], d_prime[:, telling[0]]
+    else:
+        s0, s1 = projection_scores(d, d_prime) if d.shape[1] else (np.zeros(trials), np.zeros(trials))
     bounds = lower_bounds(s0, s1, spec.delta, confidence)
     eps = claim["epsilon"]
-    flagged = eps is not None and (exact or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps)
+    flagged = eps is not None and (exact or len(telling) > 0 or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps)
     description = (f"black box: {len(calls)} request(s) replayed {trials}x on D and on D' ({neighbour} record 0); "
                    f"guarantee: {claim['guarantee']}")
     if exact and eps is not None:
         description += "; FLAGGED: the replies are exact (identical in every trial) under a declared DP event"
+    elif len(telling) and eps is not None:
+        description += (f"; FLAGGED: {len(telling)} reply number(s) are exact and differ between D and D' "
+                        "(a release without noise)")
     return AuditResult(
         mechanism=name, plugin=spec.sampler, kind="sampler", control=None, sigma=float("nan"),
         sensitivity=float("nan"), neighbour_distance=float(np.linalg.norm(d_prime.mean(0) - d.mean(0))),
@@ -79,6 +90,7 @@ def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: 
         eps_lb=bounds.eps_lb, eps_lb_gdp=bounds.eps_lb_gdp, mu_lb_gdp=bounds.mu_lb,
         tightness=bounds.eps_lb / eps if eps else None, tightness_gdp=bounds.eps_lb_gdp / eps if eps else None,
         flagged=flagged, seconds=time.perf_counter() - start,
-        bounds={"exact_replies": float(exact), "reply_numbers": float(d.shape[1]), "device_calls": float(len(calls))},
+        bounds={"exact_replies": float(exact), "exact_telling_numbers": float(len(telling)),
+                "reply_numbers": float(d.shape[1]), "device_calls": float(len(calls))},
         description=description,
     )

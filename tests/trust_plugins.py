@@ -23,6 +23,7 @@ from proxybench import (
     kmeans,
     nearest_centroid,
 )
+from proxybench.plugins.samplers.ecos_rounds import EcosRounds, refine_counts
 
 #: Types that hold device data or the harness's ground truth: none may exist in the cloud process.
 FORBIDDEN = {"DeviceContext", "DeviceRuntime", "Relay", "Ledger", "Scenario", "ImageData", "RunSession", "Children"}
@@ -116,6 +117,21 @@ class Snoop(Sampler):
                                                            "memmaps": sorted(files), "objects_seen": len(seen)})
 
 
+
+def exact_refine_program(ctx: DeviceContext, msg: Message) -> Message:
+    """ecos-rounds' refining round without its noise."""
+    return {"scores": refine_counts(ctx.features(), msg, ctx.meter).astype(np.float32)}
+
+
+@dataclass
+class LyingRounds(EcosRounds):
+    """ecos-rounds whose refining rounds omit their noise (the accountant still counts them)."""
+
+    name: ClassVar[str] = "test-lying-rounds"
+    description: ClassVar[str] = "test: round 2 without noise"
+    round_program: ClassVar = staticmethod(exact_refine_program)
+
+
 @hookimpl
 def proxybench_samplers():
-    return [ExactMean, LyingCoverage, Snoop]
+    return [ExactMean, LyingCoverage, Snoop, LyingRounds]

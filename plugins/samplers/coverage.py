@@ -45,8 +45,8 @@ def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator)
     return gaussian_noise(counts, sigma, rng)
 
 
-def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
-    """The exact coverage counts: project the device features, count each centroid's nearest points."""
+def reduce_on_device(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
+    """The device features in the clustering space the message names (step 0: none, random or pca)."""
     n, d = feats.shape
     if msg["reduction"] == "random":
         proj = random_projection(d, int(msg["dim"]), int(msg["projection_seed"]))
@@ -55,6 +55,13 @@ def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.nda
     elif msg["reduction"] == "pca":
         feats = (feats - msg["pca_mean"]) @ msg["pca_matrix"]
         meter.add_flops(2 * n * d * msg["pca_matrix"].shape[1])
+    return feats
+
+
+def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
+    """The exact coverage counts: project the device features, count each centroid's nearest points."""
+    feats = reduce_on_device(feats, msg, meter)
+    n = len(feats)
     centroids = msg["centroids"].astype(np.float32)
     assign, _ = nearest_centroid(feats, centroids)
     meter.add_flops(2 * n * centroids.shape[0] * centroids.shape[1])
@@ -77,6 +84,7 @@ class Coverage:
     assign: np.ndarray  # (N,) cluster of each pool point
     scores: np.ndarray  # (R,) noisy coverage counts from the device
     times: dict[str, float] = field(default_factory=dict)
+    reduction: Message = field(default_factory=dict)  # the step-0 fields the device needs to reduce again
 
     @property
     def R(self) -> int:
@@ -138,7 +146,8 @@ def noisy_coverage(
     msg.update(centroids=centroids.astype(dtype), sigma=sigma)
     reply = device.call(coverage_program, msg, phase="select", label=label)
     times["device"] = time.perf_counter() - t
-    return Coverage(x, centroids, assign, reply["scores"].astype(np.float64), times)
+    reduction_fields = {k: v for k, v in msg.items() if k not in ("centroids", "sigma")}
+    return Coverage(x, centroids, assign, reply["scores"].astype(np.float64), times, reduction_fields)
 
 
 def coverage_weights(scores: np.ndarray, tau: float, sigma: float) -> np.ndarray:

@@ -67,12 +67,16 @@ class Ecos(CoverageSampler):
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         sigma = self.noise_sigma(cloud.delta)
         cov = self.coverage(cloud, device, rng, sigma)
-        x, centroids, assign, scores, R, times = cov.x, cov.centroids, cov.assign, cov.scores, cov.R, cov.times
-        n = len(x)
+        weights = coverage_weights(cov.scores, self.tau, sigma)
+        picked, n_cand = self.near_and_diverse(cov.x, cov.centroids, cov.assign, weights, budget, rng, cov.times)
+        return self.selection(picked, cov, sigma, positive_clusters=int((weights > 0).sum()), candidates=n_cand)
 
+    def near_and_diverse(self, x: np.ndarray, centroids: np.ndarray, assign: np.ndarray, weights: np.ndarray,
+                         budget: int, rng: np.random.Generator, times: dict[str, float]) -> tuple[np.ndarray, int]:
+        """Steps 4-5: a candidate quota by cluster weight, then greedy k-center from the positive centroids."""
         t = time.perf_counter()
-        weights = coverage_weights(scores, self.tau, sigma)
-        sizes = cov.sizes
+        n, R = len(x), len(centroids)
+        sizes = np.bincount(assign, minlength=R)
         quota = budget if not self.diversity else min(n, max(budget, int(round(self.rho * budget))))
         alloc = largest_remainder(weights, quota, sizes)
         short = quota - int(alloc.sum())
@@ -100,8 +104,7 @@ class Ecos(CoverageSampler):
         else:
             picked = cand[:budget] if len(cand) > budget else cand
         times["diversity"] = time.perf_counter() - t
-
-        return self.selection(picked, cov, sigma, positive_clusters=int((weights > 0).sum()), candidates=int(len(cand)))
+        return picked, int(len(cand))
 
 
 @hookimpl
