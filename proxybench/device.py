@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import ProxybenchError
-from .link import Message, deserialize, serialize
+from .link import PHASES, Message, deserialize, serialize
 
 DeviceProgram = Callable[["DeviceContext", Message], Message]
 
@@ -59,7 +59,7 @@ class Meter:
         self.cpu_seconds[phase] = self.cpu_seconds.get(phase, 0.0) + float(cpu_seconds)
 
     def to_record(self) -> dict[str, Any]:
-        phases = sorted(set(self.flops) | set(self.cpu_seconds))
+        phases = sorted(set(PHASES) | set(self.flops) | set(self.cpu_seconds))  # a phase without device work shows 0
         return {
             "flops": sum(self.flops.values()),
             "cpu_seconds": round(sum(self.cpu_seconds.values()), 4),

@@ -43,6 +43,7 @@ COSTS = (
     ("select_bytes_down", "select bytes down", "min"),
     ("bytes_up", "total bytes up", "min"),
     ("bytes_down", "total bytes down", "min"),
+    ("select_rounds", "select rounds", "min"),
     ("select_device_flops", "select device FLOPs", "min"),
     ("device_flops", "total device FLOPs", "min"),
     ("epsilon_select", "ε select", "min"),

@@ -149,6 +149,7 @@ COLUMNS: dict[str, str] = {
     "select_bytes_up": "bytes up during selection", "select_bytes_down": "bytes down during selection",
     "device_flops": "device FLOPs, all phases", "select_device_flops": "device FLOPs of the selection (None in old records)",
     "device_cpu_seconds": "device CPU seconds, all phases",
+    "select_rounds": "device calls the selection made (its rounds; None in old records)",
     "epsilon": "total epsilon (0: no client information; None: no guarantee)",
     "epsilon_select": "epsilon of the selection (None: no guarantee)",
     "metric.NAME": "every other task metric, one column each",
@@ -200,7 +201,10 @@ def records_frame(records: list[dict[str, Any]]):
             "select_bytes_up": _get(r, "ledger", "by_phase", "select", "up"),
             "select_bytes_down": _get(r, "ledger", "by_phase", "select", "down"),
             "device_flops": _get(r, "device", "flops"),
-            "select_device_flops": _get(r, "device", "by_phase", "select", "flops"),
+            # A phase without device work is absent from older records' by_phase: 0, not unknown.
+            "select_device_flops": (_get(r, "device", "by_phase", "select", "flops") or 0
+                                    if _get(r, "device", "by_phase") is not None else None),
+            "select_rounds": _get(r, "device", "select_rounds"),
             "device_cpu_seconds": _get(r, "device", "cpu_seconds"),
             "epsilon": _get(r, "privacy", "epsilon"),
             "epsilon_select": _get(r, "privacy", "epsilon_select"),

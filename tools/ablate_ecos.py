@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from proxybench import Cache, RunSpec
+from proxybench.harness import RunSession
 from proxybench.leaderboard import to_markdown
 from proxybench.privacy import epsilon
-from proxybench.runner import select_only
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 
@@ -51,9 +51,10 @@ def main() -> None:
             for dom in DOMAINS:
                 spec = RunSpec(sampler="ecos", client_domain=dom, seed=seed, budget=args.budget,
                                sampler_params=params).resolved()
-                setup, sel = select_only(spec, cache)
-                shares.setdefault(dom, []).append(setup.scenario.in_domain_share(sel.indices))
-                led = setup.device.link.ledger.to_record()["by_phase"]["select"]
+                with RunSession(spec, cache) as session:
+                    sel = session.select()
+                shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
+                led = session.relay.ledger.to_record()["by_phase"]["select"]
                 ups.append(led["up"])
                 downs.append(led["down"])
                 eps = epsilon(sel.privacy)

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from proxybench import Cache, RunSpec
-from proxybench.runner import select_only, set_up
+from proxybench.harness import RunSession
+from proxybench.registry import registry
 
 CANDIDATES = [
     # (label, backbone, weights, feature_layer)
@@ -62,14 +63,16 @@ def main() -> None:
         knn, secs = [], []
         domains = args.domains
         for seed in args.seeds:
-            probe = RunSpec(backbone=backbone, weights=weights, feature_layer=layer, seed=seed)
+            probe = RunSpec(backbone=backbone, weights=weights, feature_layer=layer, seed=seed).resolved()
             if domains is None:
-                domains = list(set_up(probe.resolved(), cache).scenario.data.client_domains)
+                domains = list(registry().get("dataset", probe.dataset).build(**probe.dataset_params).load(cache)
+                               .client_domains)
             for dom in domains:
                 for name in shares:
                     spec = RunSpec(sampler=name, backbone=backbone, weights=weights, feature_layer=layer,
                                    client_domain=dom, seed=seed, budget=args.budget).resolved()
-                    setup, sel = select_only(spec, cache)
+                    with RunSession(spec, cache) as setup:  # the harness's view: scenario and phi, for analysis
+                        sel = setup.select()
                     shares[name].append(setup.scenario.in_domain_share(sel.indices))
                     if name == "ecos" and seed == args.seeds[0]:
                         t = time.perf_counter()

@@ -1,0 +1,68 @@
+"""ECOS against ecos-rounds at equal total epsilon, selection only (no task model): in-domain share and bytes.
+
+The selection half of ``leaderboards/rounds.toml``, cheap enough to run on every client
+domain and several seeds: each cell is one selection, scored by the harness's ground truth.
+
+    python tools/rounds_study.py --seeds 0 1 2 --out docs/rounds.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from proxybench import Cache, RunSpec
+from proxybench.harness import RunSession
+from proxybench.leaderboard import to_markdown
+from proxybench.privacy import epsilon
+
+DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
+VARIANTS = [("ecos", {})] + [("ecos-rounds", {"rounds": k}) for k in (2, 3)] + [
+    ("ecos-rounds", {"rounds": 3, "stop_tv": 0.1})]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epsilons", type=float, nargs="+", default=[0.3, 1.0, 3.0])
+    ap.add_argument("--budget", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    cache = Cache()
+    rows = []
+    for eps in args.epsilons:
+        for sampler, params in VARIANTS:
+            shares: dict[str, list[float]] = {}
+            down, up, rounds, eps_run = [], [], [], []
+            for seed in args.seeds:
+                for dom in DOMAINS:
+                    spec = RunSpec(sampler=sampler, client_domain=dom, seed=seed, budget=args.budget,
+                                   sampler_params={**params, "target_epsilon": eps}, task="outsource")
+                    with RunSession(spec.resolved(), cache) as session:
+                        sel = session.select()
+                    shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
+                    led = session.relay.ledger.to_record()["by_phase"]["select"]
+                    down.append(led["down"])
+                    up.append(led["up"])
+                    rounds.append(session.relay.calls["select"])
+                    eps_run.append(epsilon(sel.privacy, spec.delta))
+            label = sampler + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+            row = {"target ε": eps, "sampler": label, **{d: f"{np.mean(v):.1%}" for d, v in shares.items()},
+                   "mean": f"{np.mean([np.mean(v) for v in shares.values()]):.1%}",
+                   "rounds run": f"{np.mean(rounds):.2f}", "select bytes down": int(np.mean(down)),
+                   "select bytes up": int(np.mean(up)), "ε (accountant)": f"{np.mean(eps_run):.3f}"}
+            rows.append(row)
+            print(row, flush=True)
+    text = (f"In-domain share of the selection at budget {args.budget} per client domain (mean over seeds "
+            f"{args.seeds}), at equal total epsilon (delta 1e-5); selection bytes and rounds run, averaged.\n\n"
+            + to_markdown(pd.DataFrame(rows), index=False) + "\n")
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
