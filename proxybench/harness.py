@@ -113,7 +113,9 @@ class Relay:
         return requested if requested in PHASES and requested != "select" else "task"
 
     def forward(self, env: Message) -> bytes:
-        if env.get("op") == "reference":  # analysis only: off the ledger, counted apart
+        if env.get("op") == "reference":  # analysis only: off the ledger, counted apart; never during selection
+            if self.stage == "select":
+                return failure(ProxybenchError("a sampler cannot score models on the device's test data"))
             self.reference_calls += 1
             return self.device(serialize({"op": "call", "program": SCORING_PROGRAM, "payload": env["payload"]}))
         if env.get("op") != "call" or not isinstance(env.get("payload"), np.ndarray):
@@ -122,7 +124,7 @@ class Relay:
         phase, label = self.phase(env.get("phase")), str(env.get("label"))
         self.ledger.record(phase, "down", len(payload), f"{label}:request")
         call = Call(self.stage, phase, program, label, payload.tobytes())
-        if program == SCORING_PROGRAM:
+        if program == SCORING_PROGRAM and self.stage == "task":  # the task's own score; in selection, a release
             self.scoring_calls += 1
         else:
             self.calls[self.stage] += 1

@@ -97,3 +97,20 @@ def test_tcp_transport_on_loopback_gives_the_same_run(tmp_path):
     assert tcp["selection"]["indices_hash"] == pipe["selection"]["indices_hash"]
     for key in ("metrics", "ledger", "privacy"):
         assert json.dumps(tcp[key], sort_keys=True) == json.dumps(pipe[key], sort_keys=True)
+
+
+def test_scoring_the_test_set_during_selection_is_a_device_use_and_references_are_refused():
+    from proxybench.harness import SCORING_PROGRAM, Relay
+    from proxybench.link import serialize
+
+    relay = Relay(lambda request: serialize({"ok": True, "payload": np.zeros(3, np.uint8), "flops": 0,
+                                             "cpu_seconds": 0.0}))
+    relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
+                   "payload": np.zeros(4, np.uint8)})
+    assert relay.calls["select"] == 1 and relay.scoring_calls == 0
+    refused = relay.forward({"op": "reference", "payload": np.zeros(4, np.uint8)})
+    assert b"cannot score" in refused and relay.reference_calls == 0
+    relay.stage = "task"
+    relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
+                   "payload": np.zeros(4, np.uint8)})
+    assert relay.scoring_calls == 1 and relay.calls["task"] == 0
