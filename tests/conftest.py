@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from proxybench import Device, DeviceContext
-from proxybench.harness import local_device
-from proxybench.registry import reset_registry
+from proxybench.contract.registry import reset_registry
+from proxybench.harness.local import local_device
 
 #: A dataset small enough for unit tests (a few hundred images).
 TINY_DATASET = {"train_per_domain": 120, "test_per_domain": 40, "distractors": 80}

@@ -12,25 +12,27 @@ import pytest
 from scipy import stats
 
 from proxybench import AuditMechanism, ProxybenchError, gaussian_event, sigma_for_epsilon
-from proxybench.audit import (
+from proxybench.audit.plugins import (
     EXIT_CONTROL_MISSED,
     EXIT_OK,
     EXIT_VIOLATION,
     AuditReport,
-    add_audit_command,
     audit_plugin,
+    half_noise_control,
+    plugin_mechanism,
+)
+from proxybench.cli.audit import add_audit_command
+from proxybench.privacy.accounting import epsilon
+from proxybench.privacy.attack import run_audit
+from proxybench.privacy.bounds import (
     clopper_pearson_upper,
     epsilon_from_rates,
     gaussian_mechanism_epsilon,
-    gaussian_reference,
     gdp_delta,
     gdp_epsilon,
     gdp_mu_from_rates,
-    half_noise_control,
-    plugin_mechanism,
-    run_audit,
 )
-from proxybench.privacy import epsilon
+from proxybench.privacy.mechanism import gaussian_reference
 
 FAST = 100_000
 SIGMA_EPS1 = sigma_for_epsilon(1.0, 1.0)  # accountant epsilon 1 at delta 1e-5

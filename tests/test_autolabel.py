@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from proxybench import RunSpec, create_task
-from proxybench.privacy import epsilon
-from proxybench.runner import run
-from proxybench.task import TaskContext
+from proxybench.contract.task import TaskContext
+from proxybench.privacy.accounting import epsilon
+from proxybench.run.runner import run
 
 from .conftest import TINY_RUN, gaussian_mixture, make_device
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from proxybench import OUTSIDE_LABEL_SPACE, ImageData
+from proxybench import OUTSIDE_LABEL_SPACE, ImageData, create_dataset
 from proxybench.plugins.datasets.digits import DOMAIN_NAMES, DigitsDomains, split_originals
 
 SMALL = {"train_per_domain": 60, "test_per_domain": 20, "distractors": 40}
@@ -81,4 +81,4 @@ def test_registered_through_the_hook() -> None:
     from proxybench.plugins.datasets import digits
 
     assert digits.proxybench_datasets() == [DigitsDomains]
-    assert DigitsDomains.build(seed="3", distractor_style="same").seed == 3
+    assert create_dataset("digits", seed="3", distractor_style="same").seed == 3

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from proxybench import Cache, ProxybenchError, create_dataset
+from proxybench import Cache, ProxybenchError, create_dataset, create_weights
 from proxybench.cli import main
 
 RUN_ARGS = ["--sampler", "random", "--task", "autolabel", "--backbone", "resnet10t", "--weights", "random",
@@ -188,12 +188,11 @@ def test_file_weights_report_missing_and_unexpected_keys(tmp_path, capsys):
     import torch
 
     from proxybench import PoolData, create_backbone
-    from proxybench.registry import registry
 
     state = create_backbone("resnet10t").state_dict()
     good = tmp_path / "good.pt"
     torch.save({"state_dict": {**state, "extra.weight": torch.zeros(1)}}, good)
-    source = registry().get("weights", "file").build(path=str(good))
+    source = create_weights("file", path=str(good))
     pool = PoolData(np.zeros((1, 8, 8, 3), np.uint8), np.zeros(1, np.int64), key={})
     model = source.load("resnet10t", pool, Cache(tmp_path), 0)
     assert torch.equal(model.state_dict()["conv1.0.weight"], state["conv1.0.weight"])
@@ -202,9 +201,9 @@ def test_file_weights_report_missing_and_unexpected_keys(tmp_path, capsys):
     partial = tmp_path / "partial.pt"
     torch.save(dict(list(state.items())[2:]), partial)  # the first two tensors are missing
     with pytest.raises(ProxybenchError, match="lacks 2 tensors of resnet10t"):
-        registry().get("weights", "file").build(path=str(partial)).load("resnet10t", pool, Cache(tmp_path), 0)
+        create_weights("file", path=str(partial)).load("resnet10t", pool, Cache(tmp_path), 0)
     with pytest.raises(ProxybenchError, match="does not exist"):
-        registry().get("weights", "file").build(path=str(tmp_path / "nope.pt")).load("resnet10t", pool, None, 0)
+        create_weights("file", path=str(tmp_path / "nope.pt")).load("resnet10t", pool, None, 0)
 
 
 def test_hub_weights_fail_fast_offline(monkeypatch):
@@ -212,14 +211,13 @@ def test_hub_weights_fail_fast_offline(monkeypatch):
 
     from huggingface_hub import constants
 
-    from proxybench.registry import registry
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HUB_CACHE", "/nonexistent-proxybench-hub-cache")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", "/nonexistent-proxybench-hub-cache")
     start = time.perf_counter()
     with pytest.raises(ProxybenchError, match="lite0.*file:PATH"):
-        registry().get("weights", "hub").build().load("resnet10t", None, None, 0)
+        create_weights("hub").load("resnet10t", None, None, 0)
     assert time.perf_counter() - start < 20
     assert constants.HF_HUB_OFFLINE is True  # restored
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from proxybench import ProxybenchError, forward_flops
-from proxybench.link import Ledger, deserialize, serialize
+from proxybench.wire.link import Ledger, deserialize, serialize
 
 from .conftest import make_device
 

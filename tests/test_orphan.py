@@ -13,7 +13,7 @@ from pathlib import Path
 #: A stand-in for a sweep's main process: a worker pool with one worker busy and one idle, then it waits.
 PARENT = textwrap.dedent("""
     import multiprocessing, os, time
-    from proxybench.executors import worker_pool
+    from proxybench.run.executors import worker_pool
 
     pool = worker_pool(2)
     busy = pool.submit(time.sleep, 600)  # a worker in the middle of a run
@@ -50,7 +50,7 @@ def test_workers_exit_when_the_sweep_process_is_killed() -> None:
 
 def test_a_process_whose_parent_is_already_gone_exits_at_once() -> None:
     child = subprocess.run(
-        [sys.executable, "-c", "import time; from proxybench.orphan import exit_when_orphaned; "
+        [sys.executable, "-c", "import time; from proxybench.util.orphan import exit_when_orphaned; "
                                "exit_when_orphaned(0.1, parent_pid=-1); time.sleep(30)"],
         timeout=60,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from proxybench import ProxybenchError, count_sensitivity, gaussian_event, gaussian_noise, sigma_for_epsilon
-from proxybench.privacy import compose, epsilon, no_client_information, non_private
+from proxybench.privacy.accounting import compose, epsilon, no_client_information, non_private
 
 
 @pytest.mark.parametrize("sigma", [1.0, 5.0, 20.0])

@@ -11,7 +11,7 @@ import pytest
 import proxybench
 from proxybench import ProxybenchError
 from proxybench.cli import main
-from proxybench.registry import registry, reset_registry
+from proxybench.contract.registry import registry, reset_registry
 
 from .conftest import TINY_ARGS
 

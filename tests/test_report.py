@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from proxybench.report import pareto_front, report_frame, runs_at_every_budget, write_report
+from proxybench.results.report import pareto_front, report_frame, runs_at_every_budget, write_report
 
 from .test_sweep import _record
 

@@ -14,14 +14,22 @@ from rich.console import Console
 import proxybench
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
-from proxybench.compare import compare_records
-from proxybench.executors import Outcome
-from proxybench.identity import code_differences, code_id, code_identity, source_hash
-from proxybench.leaderboard import AUDIT_COLUMN, board_csv, board_markdown, build_boards, select_code
-from proxybench.results import COLUMNS, ensure_writable_dir, read_records, records_bytes, write_record, write_records_file
-from proxybench.stats import bootstrap_mean, paired
-from proxybench.sweep import reuse_verdict, run_sweep
-from proxybench.units import human
+from proxybench.results.compare import compare_records
+from proxybench.results.identity import code_differences, code_id, code_identity, source_hash
+from proxybench.results.leaderboard import AUDIT_COLUMN, build_boards, select_code
+from proxybench.results.records import (
+    COLUMNS,
+    ensure_writable_dir,
+    read_records,
+    records_bytes,
+    write_record,
+    write_records_file,
+)
+from proxybench.results.render import board_csv, board_markdown
+from proxybench.results.stats import bootstrap_mean, paired
+from proxybench.results.units import human
+from proxybench.run.executors import Outcome
+from proxybench.run.sweep import reuse_verdict, run_sweep
 
 from .conftest import TINY_RUN
 from .test_sweep import _record
@@ -44,10 +52,10 @@ def test_code_identity_names_version_commit_and_sources():
 
 
 def test_source_hash_covers_the_plugins_folder_and_follows_edits(tmp_path, monkeypatch):
-    from proxybench import identity
+    from proxybench.results import identity
 
     names = [n for n, _ in identity.source_files("proxybench")]
-    assert "proxybench/plugins/samplers/ecos.py" in names and "proxybench/identity.py" in names
+    assert "proxybench/plugins/samplers/ecos.py" in names and "proxybench/results/identity.py" in names
     pkg = tmp_path / "fakepkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("X = 1\n")
@@ -172,9 +180,9 @@ def test_two_plugin_distributions_are_not_a_conflict():
 
 
 def test_leaderboard_runs_no_audit_and_reads_a_report(monkeypatch):
-    import proxybench.audit
+    import proxybench.audit.plugins
 
-    monkeypatch.setattr(proxybench.audit, "audit_plugin", lambda *a, **k: pytest.fail("the leaderboard ran an audit"))
+    monkeypatch.setattr(proxybench.audit.plugins, "audit_plugin", lambda *a, **k: pytest.fail("the leaderboard ran an audit"))
     recs = [_record("ecos", "private", d, s, 0.7, epsilon=0.7) for d in ("street", "photo") for s in (0, 1)]
     (board,) = build_boards(recs)
     assert AUDIT_COLUMN not in board.table.columns

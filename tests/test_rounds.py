@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from proxybench import RunSpec, create_sampler
-from proxybench.blackbox import audit_selection
-from proxybench.cache import Cache
-from proxybench.privacy import epsilon
-from proxybench.registry import registry
-from proxybench.runner import run
-from proxybench.sampler import run_sampler
+from proxybench.audit.blackbox import audit_selection
+from proxybench.contract.registry import registry
+from proxybench.contract.sampler import run_sampler
+from proxybench.privacy.accounting import epsilon
+from proxybench.run.runner import run
+from proxybench.util.cache import Cache
 
 from . import trust_plugins
 from .conftest import TINY_RUN, gaussian_mixture, make_device

@@ -9,8 +9,8 @@ import torch
 
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
-from proxybench.results import REQUIRED_KEYS
-from proxybench.runner import run
+from proxybench.results.records import REQUIRED_KEYS
+from proxybench.run.runner import run
 
 from .conftest import TINY_ARGS, TINY_RUN
 
@@ -95,7 +95,7 @@ def test_cli_list_and_help(capsys):
 
 def test_run_finished_hook_reaches_plugins(tmp_path):
     from proxybench import hookimpl
-    from proxybench.registry import registry
+    from proxybench.contract.registry import registry
 
     seen = []
 

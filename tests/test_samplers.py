@@ -16,12 +16,12 @@ from proxybench import (
     create_sampler,
     kmeans,
 )
-from proxybench.harness import local_device
-from proxybench.link import serialize
+from proxybench.contract.sampler import run_sampler
+from proxybench.harness.local import local_device
 from proxybench.plugins.samplers.herding import feature_herding
 from proxybench.plugins.samplers.kmeans_nearest import unique_nearest
-from proxybench.privacy import epsilon
-from proxybench.sampler import run_sampler
+from proxybench.privacy.accounting import epsilon
+from proxybench.wire.link import serialize
 
 from .conftest import FixedExtractor, gaussian_mixture, make_device
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from proxybench import Cache, ProxybenchError, create_dataset
-from proxybench.scenario import make_scenario
+from proxybench.run.scenario import make_scenario
 
 from .conftest import TINY_DATASET
 

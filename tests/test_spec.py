@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proxybench import ProxybenchError, RunSpec
-from proxybench import registry as registry_module
-from proxybench.cache import canonical_hash
-from proxybench.spec import SPEC_VERSION
+from proxybench.contract import registry as registry_module
+from proxybench.run.spec import SPEC_VERSION
+from proxybench.util.cache import canonical_hash
 
 from .conftest import TINY_DATASET
 from .test_folder_datasets import _tree
@@ -26,8 +26,8 @@ def test_a_spec_is_resolved_once_and_its_run_id_is_the_hash_of_the_resolved_form
     from proxybench.plugins.datasets.digits import DigitsDomains
 
     builds = []
-    build = DigitsDomains.build.__func__
-    monkeypatch.setattr(DigitsDomains, "build", classmethod(lambda cls, **p: builds.append(p) or build(cls, **p)))
+    init = DigitsDomains.__init__
+    monkeypatch.setattr(DigitsDomains, "__init__", lambda self, *a, **p: builds.append(p) or init(self, *a, **p))
     spec = RunSpec(dataset_params=dict(TINY_DATASET))
     run_id = spec.run_id
     assert run_id == canonical_hash({"spec_version": SPEC_VERSION, **spec.resolved().to_dict()})

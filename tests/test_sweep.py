@@ -9,10 +9,12 @@ import pytest
 
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
-from proxybench.executors import DaskExecutor, LocalExecutor
-from proxybench.leaderboard import board_html, board_markdown, build_boards, select_code, write_leaderboard
-from proxybench.results import read_records, record_path
-from proxybench.sweep import expand, is_done, load_grid, restrict, run_sweep, tomllib
+from proxybench.results.leaderboard import build_boards, select_code
+from proxybench.results.records import read_records, record_path
+from proxybench.results.render import board_html, board_markdown, write_leaderboard
+from proxybench.run.executors import DaskExecutor, LocalExecutor
+from proxybench.run.grid import expand, load_grid, restrict, tomllib
+from proxybench.run.sweep import is_done, run_sweep
 
 from .conftest import TINY_DATASET, TINY_RUN
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from proxybench import ProxybenchError, RunSpec, create_task, create_task_model, to_tensor
-from proxybench.runner import run
+from proxybench.run.runner import run
 
 from .conftest import TINY_RUN
 
@@ -39,8 +39,8 @@ def test_compress_distils_and_reports_sizes(tmp_path):
 
 
 def test_distillation_reduces_kl_to_the_teacher():
+    from proxybench.ml.training import TrainConfig, train
     from proxybench.plugins.tasks.compress import distillation_loss, kl_to_teacher
-    from proxybench.training import TrainConfig, train
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (128, 32, 32, 3), dtype=np.uint8)
@@ -68,7 +68,7 @@ def test_task_model_errors():
 
 
 def test_training_stops_with_a_clear_error_on_a_nan_loss():
-    from proxybench.training import TrainConfig, train
+    from proxybench.ml.training import TrainConfig, train
 
     rng = np.random.default_rng(0)
     x = to_tensor(rng.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8))
@@ -124,7 +124,7 @@ def test_strong_augmentation_is_seeded():
 
 def test_train_is_unchanged_for_supervised_callers():
     """Weights of a tiny supervised run, recorded before ``train`` learned about unlabeled data."""
-    from proxybench.training import TrainConfig, train
+    from proxybench.ml.training import TrainConfig, train
 
     rng = np.random.default_rng(0)
     x = to_tensor(rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8))

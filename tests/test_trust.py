@@ -11,12 +11,12 @@ import json
 import numpy as np
 import pytest
 
-from proxybench import ProxybenchError, RunSpec
-from proxybench.blackbox import audit_selection
-from proxybench.cache import Cache
-from proxybench.registry import registry
-from proxybench.runner import run
-from proxybench.scenario import make_scenario
+from proxybench import ProxybenchError, RunSpec, create_dataset
+from proxybench.audit.blackbox import audit_selection
+from proxybench.contract.registry import registry
+from proxybench.run.runner import run
+from proxybench.run.scenario import make_scenario
+from proxybench.util.cache import Cache
 
 from . import trust_plugins
 from .conftest import TINY_DATASET, TINY_RUN
@@ -30,7 +30,7 @@ def dishonest():
 
 
 def test_a_snooping_sampler_finds_no_client_row_and_no_device_object(dishonest, tmp_path):
-    data = registry().get("dataset", "digits").build(**TINY_DATASET).load(Cache())
+    data = create_dataset("digits", **TINY_DATASET).load(Cache())
     scenario = make_scenario(data, "street", 0.5, 0)
     pool = {trust_plugins.row_hash(r) for r in data.images[scenario.pool_idx]}
     client = np.r_[scenario.client_train_idx, scenario.client_test_idx]
@@ -100,8 +100,9 @@ def test_tcp_transport_on_loopback_gives_the_same_run(tmp_path):
 
 
 def test_scoring_the_test_set_during_selection_is_a_device_use_and_references_are_refused():
-    from proxybench.harness import SCORING_PROGRAM, Relay
-    from proxybench.link import serialize
+    from proxybench.harness.relay import Relay
+    from proxybench.wire.link import serialize
+    from proxybench.wire.scoring import SCORING_PROGRAM
 
     relay = Relay(lambda request: serialize({"ok": True, "payload": np.zeros(3, np.uint8), "flops": 0,
                                              "cpu_seconds": 0.0}))

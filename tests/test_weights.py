@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from proxybench import Cache, PoolData, ProxybenchError, create_backbone
+from proxybench import Cache, PoolData, ProxybenchError, create_backbone, create_weights
 from proxybench.cli import main
-from proxybench.features import build_extractor
-from proxybench.registry import registry
+from proxybench.contract.weights import build_extractor
 
 from .conftest import TINY_ARGS
 
@@ -46,10 +45,10 @@ def test_hub_weights_take_the_input_size_from_the_weights_without_changing_their
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(timm, "create_model", pretrained)
-    source = registry().get("weights", "hub").build()
+    source = create_weights("hub")
     model = source.load("resnet10t", _pool(), Cache(tmp_path), 0)
     assert source.image_size == 0 and source.input_size(model) == 48
-    assert registry().get("weights", "hub").build(image_size=64).input_size(model) == 64
+    assert create_weights("hub", image_size=64).input_size(model) == 64
     extractor = build_extractor("resnet10t", "hub", _pool(), Cache(tmp_path))
     assert extractor.image_size == 48 and extractor.key["image_size"] == 48
     assert extractor.key["weights_params"]["image_size"] == 0  # the parameter as given
@@ -67,7 +66,7 @@ def test_unreadable_checkpoints_are_one_line_naming_the_file(tmp_path) -> None:
     torch.save({k: v[..., :1] if v.ndim else v for k, v in create_backbone("resnet10t").state_dict().items()}, wrong)
     for path, match in ((garbage, "is not a readable torch checkpoint"), (torn, "is not a readable torch checkpoint"),
                         (listed, "holds a list, not a state dict"), (wrong, "does not fit resnet10t")):
-        source = registry().get("weights", "file").build(path=str(path))
+        source = create_weights("file", path=str(path))
         with pytest.raises(ProxybenchError, match=match) as err:
             source.load("resnet10t", _pool(), Cache(tmp_path), 0)
         assert str(path) in str(err.value) and "\n" not in str(err.value), err.value

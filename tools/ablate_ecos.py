@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from proxybench import Cache, RunSpec
-from proxybench.harness import RunSession
-from proxybench.leaderboard import to_markdown
-from proxybench.privacy import epsilon
+from proxybench.privacy.accounting import epsilon
+from proxybench.results.render import to_markdown
+from proxybench.run.session import RunSession
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from proxybench import Cache, RunSpec
-from proxybench.harness import RunSession
-from proxybench.registry import registry
+from proxybench.contract.registry import registry
+from proxybench.run.session import RunSession
 
 CANDIDATES = [
     # (label, backbone, weights, feature_layer)
@@ -65,7 +65,7 @@ def main() -> None:
         for seed in args.seeds:
             probe = RunSpec(backbone=backbone, weights=weights, feature_layer=layer, seed=seed).resolved()
             if domains is None:
-                domains = list(registry().get("dataset", probe.dataset).build(**probe.dataset_params).load(cache)
+                domains = list(registry().create("dataset", probe.dataset, **probe.dataset_params).load(cache)
                                .client_domains)
             for dom in domains:
                 for name in shares:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from dp_accounting import DpEvent
 
 from proxybench import (
     DEFAULT_DELTA,
@@ -22,6 +21,7 @@ from proxybench import (
     CloudView,
     Device,
     DeviceContext,
+    DpEvent,
     Message,
     ProxybenchError,
     Sampler,

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from dp_accounting import ComposedDpEvent
 
 from proxybench import (
     DEFAULT_DELTA,
     AuditMechanism,
     CallMeter,
     CloudView,
+    ComposedDpEvent,
     Device,
     DeviceContext,
     Message,

@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 import faiss
 import numpy as np
 
-from proxybench import CloudView, Device, DeviceContext, Message, Sampler, Selection, hookimpl, non_private
+from proxybench import SELECT, CloudView, Device, DeviceContext, Message, Sampler, Selection, hookimpl, non_private
 
 
 def upload_features_program(ctx: DeviceContext, msg: Message) -> Message:
@@ -48,7 +48,7 @@ class UploadFeatures(Sampler):
     dtype: Literal["float32", "float16"] = "float32"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        feats = device.call(upload_features_program, {"dtype": self.dtype}, phase="select",
+        feats = device.call(upload_features_program, {"dtype": self.dtype}, phase=SELECT,
                             label="upload-features")["features"]
         order = rng.permutation(len(feats))
         picked = round_robin_nearest(cloud.features, feats, budget, order)

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from proxybench import CloudView, Device, DeviceContext, Message, Sampler, Selection, hookimpl, non_private
+from proxybench import SELECT, CloudView, Device, DeviceContext, Message, Sampler, Selection, hookimpl, non_private
 
 from .upload_features import round_robin_nearest
 
@@ -30,7 +30,7 @@ class UploadRaw(Sampler):
     kind: ClassVar[str] = "privacy-free"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        images = device.call(upload_raw_program, {}, phase="select", label="upload-raw")["images"]
+        images = device.call(upload_raw_program, {}, phase=SELECT, label="upload-raw")["images"]
         feats = cloud.extractor.extract(images, desc="uploaded client images")
         order = rng.permutation(len(feats))
         picked = round_robin_nearest(cloud.features, feats, budget, order)

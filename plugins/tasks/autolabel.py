@@ -22,18 +22,22 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-import dp_accounting
 import numpy as np
 
 from proxybench import (
+    TASK,
     AuditMechanism,
     DeviceContext,
+    DpEvent,
     Message,
     ProxybenchError,
     SupervisedTask,
     TaskContext,
     TaskResult,
+    gaussian_event,
     hookimpl,
+    poisson_sampled,
+    self_composed,
 )
 
 KNN_SENSITIVITY = math.sqrt(2.0)
@@ -99,13 +103,13 @@ class AutoLabel(SupervisedTask):
         if self.sigma < 0:
             raise ProxybenchError(f"autolabel: sigma must be >= 0, got {self.sigma}")
 
-    def privacy_event(self, queries: int) -> dp_accounting.DpEvent:
+    def privacy_event(self, queries: int) -> DpEvent:
+        per_query = gaussian_event(self.sigma, KNN_SENSITIVITY)  # sigma 0: the exact votes, a non-private release
         if self.sigma == 0:
-            return dp_accounting.NonPrivateDpEvent()
-        per_query = dp_accounting.GaussianDpEvent(self.sigma / KNN_SENSITIVITY)
+            return per_query
         if self.sample_rate < 1.0:
-            per_query = dp_accounting.PoissonSampledDpEvent(self.sample_rate, per_query)
-        return dp_accounting.SelfComposedDpEvent(per_query, queries)
+            per_query = poisson_sampled(self.sample_rate, per_query)
+        return self_composed(per_query, queries)
 
     def audit_mechanism(self) -> AuditMechanism:
         """One query's noisy vote histogram (before argmax) on D and on D' = D plus one record.
@@ -154,7 +158,7 @@ class AutoLabel(SupervisedTask):
             "sigma": self.sigma,
             "num_classes": ctx.num_classes,
         }
-        pseudo = ctx.device.call(private_knn_program, msg, phase="task", label="private-knn")["labels"].astype(np.int64)
+        pseudo = ctx.device.call(private_knn_program, msg, phase=TASK, label="private-knn")["labels"].astype(np.int64)
         metrics = self.score(ctx, self.fit(ctx, ctx.images, pseudo))
         metrics.update(pseudo_label_accuracy=float((pseudo == ctx.pool_true_labels).mean()), queries=int(len(pseudo)))
         return TaskResult(

@@ -116,7 +116,7 @@ class Compress(SupervisedTask):
                            loss_fn=distillation_loss(self.temperature, self.hard_label_weight, hard))
         metrics = self.score(ctx, student)
         metrics.update(
-            teacher_accuracy=ctx.reference_accuracy(teacher, self.teacher) if ctx.reference_accuracy else None,
+            teacher_accuracy=ctx.reference_accuracy(teacher, self.teacher),
             teacher_parameters=int(sum(p.numel() for p in teacher.parameters())),
             student_macs=forward_flops(student, int(x.shape[-1])) // 2,
             kl_to_teacher_on_selection=kl_to_teacher(student, x, teacher_probs, self.temperature),

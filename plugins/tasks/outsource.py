@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from proxybench import (
+    IMAGE_MEAN,
+    IMAGE_STD,
     OUTSIDE_LABEL_SPACE,
     ImageTensors,
     ProxybenchError,
@@ -48,14 +50,14 @@ from proxybench import (
     TrainConfig,
     UnlabeledTerm,
     hookimpl,
+    random_crop,
 )
-from proxybench.training import MEAN, STD, random_crop
 
 
 def strong_augment(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
     """Random crop, brightness, contrast, inversion (p = 1/4) and a cutout square, on normalised NCHW images."""
     n, _, h, w = x.shape
-    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGE_STD).view(1, 3, 1, 1)
     img = random_crop(x, pad, gen) * std + mean  # back to [0, 1]
 
     def uniform(low: float, high: float) -> torch.Tensor:

@@ -1,0 +1,98 @@
+"""Black-box audit of a sampler's real device program, whether or not the plugin opted in.
+
+1. Run the sampler's selection in a real run (harness, cloud and device processes) and
+   keep the requests it actually sent to the device.
+2. Replay each request, ``trials`` times with fresh device randomness, in the device
+   process on D (the client's data) and on D' (D plus a copy of its record 0, or D without
+   it): the same installed program, the same message, only the data and the noise differ.
+3. Attack the numeric reply fields (all requests' replies, concatenated) with the
+   likelihood-ratio statistic for isotropic Gaussian noise: the projection onto the
+   difference of the mean replies, the direction estimated on the first third of the
+   trials and the bound made on the other two thirds (split-half thresholds, Clopper-
+   Pearson, as in ``audit.lower_bounds``).
+
+A selection that declares a DP event but whose replies do not vary between trials sends
+exact values: that alone is flagged, whatever the bound says; so is a single reply number
+that never varies yet differs between D and D' (one round of several without noise). The audit's power is
+limited by ``trials`` (about ln(trials/10) at most), so it catches missing or grossly
+short noise, not a slightly low sigma; the exact path of ``audit_mechanism()`` with 1e5+
+trials is the sharper tool where a plugin offers it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..privacy.attack import AuditResult
+from ..privacy.bounds import auroc, lower_bounds, tpr_at_fpr
+from ..run.runner import stage_privacy
+from ..run.session import RunSession
+from ..run.spec import RunSpec
+from ..util.cache import Cache
+from ..util.errors import ProxybenchError
+from ..wire.phases import SELECT
+
+
+def projection_scores(d: np.ndarray, d_prime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the held-out trials on the mean-difference direction learnt from the first third of each side."""
+    k0, k1 = len(d) // 3, len(d_prime) // 3
+    direction = d_prime[:k1].mean(0) - d[:k0].mean(0)
+    norm = float(np.linalg.norm(direction))
+    if norm > 0:
+        direction = direction / norm
+    return d[k0:] @ direction, d_prime[k1:] @ direction
+
+
+def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: str = "add", seed: int = 0,
+                    confidence: float = 0.95) -> AuditResult:
+    """Run ``spec``'s selection, replay its device requests on D and D', bound epsilon from below."""
+    if trials < 150:
+        raise ProxybenchError(f"a black-box audit needs at least 150 trials per side, got {trials}")
+    if neighbour not in ("add", "remove"):
+        raise ProxybenchError(f"unknown neighbour {neighbour!r}; choose add (a copy of a record) or remove")
+    spec = spec.resolved()
+    start = time.perf_counter()
+    with RunSession(spec, cache) as session:
+        selection = session.select()
+        calls = [c for c in session.relay.transcript if c.stage == SELECT]
+        claim = stage_privacy("selection", bool(calls), selection.privacy, selection.adjacency, spec.delta)
+        replies = {side: [session.replay(c.program, c.payload, trials, side, seed + i) for i, c in enumerate(calls)]
+                   for side in ("none", neighbour)}
+    name = f"{spec.sampler} device program{'s' if len(calls) != 1 else ''} " + \
+           (", ".join(sorted({c.program for c in calls})) or "(none: no device call)")
+    d = np.hstack(replies["none"]) if calls else np.zeros((trials, 0))
+    d_prime = np.hstack(replies[neighbour]) if calls else np.zeros((trials, 0))
+    exact = bool(d.shape[1]) and bool(np.all(np.ptp(d, axis=0) == 0))
+    # A reply number that never varies yet differs between D and D' tells them apart by itself (a round
+    # that omits its noise among noisy ones): attack that number alone.
+    fixed = (np.ptp(d, axis=0) == 0) & (np.ptp(d_prime, axis=0) == 0) & (d[0] != d_prime[0]) if calls else []
+    telling = np.flatnonzero(fixed)
+    if len(telling):
+        s0, s1 = d[:, telling[0]], d_prime[:, telling[0]]
+    else:
+        s0, s1 = projection_scores(d, d_prime) if d.shape[1] else (np.zeros(trials), np.zeros(trials))
+    bounds = lower_bounds(s0, s1, spec.delta, confidence)
+    eps = claim["epsilon"]
+    flagged = eps is not None and (exact or len(telling) > 0 or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps)
+    description = (f"black box: {len(calls)} request(s) replayed {trials}x on D and on D' ({neighbour} record 0); "
+                   f"guarantee: {claim['guarantee']}")
+    if exact and eps is not None:
+        description += "; FLAGGED: the replies are exact (identical in every trial) under a declared DP event"
+    elif len(telling) and eps is not None:
+        description += (f"; FLAGGED: {len(telling)} reply number(s) are exact and differ between D and D' "
+                        "(a release without noise)")
+    return AuditResult(
+        mechanism=name, plugin=spec.sampler, kind="sampler", control=None, sigma=float("nan"),
+        sensitivity=float("nan"), neighbour_distance=float(np.linalg.norm(d_prime.mean(0) - d.mean(0))),
+        adjacency=str(claim["adjacency"] or selection.adjacency), delta=spec.delta, confidence=confidence,
+        trials=int(trials), threshold_selection="split-half (direction on the first third)",
+        epsilon_pld=eps, epsilon_rdp=None, auroc=auroc(s0, s1), tpr_at_fpr_1e_3=tpr_at_fpr(s0, s1, 1e-3),
+        eps_lb=bounds.eps_lb, eps_lb_gdp=bounds.eps_lb_gdp, mu_lb_gdp=bounds.mu_lb,
+        tightness=bounds.eps_lb / eps if eps else None, tightness_gdp=bounds.eps_lb_gdp / eps if eps else None,
+        flagged=flagged, seconds=time.perf_counter() - start,
+        bounds={"exact_replies": float(exact), "exact_telling_numbers": float(len(telling)),
+                "reply_numbers": float(d.shape[1]), "device_calls": float(len(calls))},
+        description=description,
+    )

@@ -1,0 +1,1 @@
+"""The plugin contract: hooks, typed parameters, the plugin manager, the bases of samplers, tasks, datasets, weight sources."""

@@ -1,0 +1,141 @@
+"""The cloud and device processes of one run: how they are started, connected and stopped.
+
+Children fork from a clean forkserver that imported torch once, not from the harness's
+memory. The device is reached over a pipe, over TCP on loopback, or at the address of a
+device that serves on its own (``proxybench device serve``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from ..util.errors import ProxybenchError
+from ..wire.link import serialize
+from .cloud import cloud_main
+from .device_process import connect, device_main
+
+Transport = Literal["pipe", "tcp"]
+#: ``process``: cloud and device in their own processes (every run). ``thread``: both as threads of
+#: the harness, over the same pipes and bytes: an in-process reference for measuring the boundary.
+Isolation = Literal["process", "thread"]
+TRANSPORTS = ("pipe", "tcp")
+#: What the forkserver imports once before it forks children: the modules they run.
+PRELOAD = (cloud_main.__module__, device_main.__module__)
+
+
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """Children fork from a clean server that imported torch once, not from the harness's memory."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ProxybenchError(f"device address {text!r} is not HOST:PORT (e.g. 127.0.0.1:7340)")
+    return host, int(port)
+
+
+def device_authkey() -> bytes:
+    return os.environ.get("PROXYBENCH_DEVICE_AUTHKEY", "proxybench").encode()
+
+
+def connect_when_up(address: tuple[str, int], authkey: bytes, alive: Callable[[], bool], timeout: float = 120.0):
+    """Connect to a device that is starting to listen; give up when it died or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect(address, authkey)
+        except (ConnectionRefusedError, FileNotFoundError):
+            if not alive() or time.monotonic() > deadline:
+                raise ProxybenchError(f"the device process at {address[0]}:{address[1]} did not come up") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def _children_allowed():
+    """Let a daemonic process (a Dask worker, say) start a run's children.
+
+    multiprocessing refuses because a daemon's children could outlive it; ours cannot:
+    they exit when their parent goes (``orphan.exit_when_orphaned``) or their pipe closes.
+    """
+    config = multiprocessing.current_process()._config
+    daemon = config.get("daemon")
+    config["daemon"] = False
+    try:
+        yield
+    finally:
+        if daemon is not None:
+            config["daemon"] = daemon
+
+
+class Children:
+    """The cloud and device endpoints of one run, as processes (or threads, for the reference)."""
+
+    def __init__(self, isolation: Isolation = "process", transport: Transport = "pipe",
+                 device_address: str | None = None):
+        if transport not in TRANSPORTS:
+            raise ProxybenchError(f"unknown device transport {transport!r}; choose {' or '.join(TRANSPORTS)}")
+        if isolation not in ("process", "thread"):
+            raise ProxybenchError(f"unknown isolation {isolation!r}; choose process or thread")
+        ctx = _forkserver() if isolation == "process" else None
+        self.workers: list[Any] = []
+
+        def start(target, *args) -> Any:
+            worker = (ctx.Process(target=target, args=args, daemon=True) if ctx is not None
+                      else threading.Thread(target=target, args=args, daemon=True))
+            with _children_allowed():
+                worker.start()
+            self.workers.append(worker)
+            return worker
+
+        self.cloud, cloud_end = multiprocessing.Pipe()
+        start(cloud_main, cloud_end)
+        self.device_address = device_address
+        if device_address is not None:  # a device that serves on its own (proxybench device serve)
+            self.device = connect_when_up(parse_address(device_address), device_authkey(), lambda: True, timeout=10.0)
+        elif transport == "tcp":
+            address, key = ("127.0.0.1", free_port()), secrets.token_bytes(16)
+            worker = start(device_main, None, address, key)
+            self.device = connect_when_up(address, key, worker.is_alive)
+        else:
+            self.device, device_end = multiprocessing.Pipe()
+            start(device_main, device_end)
+
+    def exchange(self, request: bytes) -> bytes:
+        try:
+            self.device.send_bytes(request)
+            return self.device.recv_bytes()
+        except (EOFError, OSError) as exc:
+            raise ProxybenchError(f"the device process ended unexpectedly ({type(exc).__name__})") from exc
+
+    def close(self) -> None:
+        for conn in (self.cloud, self.device):
+            try:
+                if conn is self.device:
+                    conn.send_bytes(serialize({"op": "stop"}))
+                conn.close()
+            except (OSError, ValueError):
+                pass
+        for worker in self.workers:
+            worker.join(timeout=10)
+            if isinstance(worker, multiprocessing.process.BaseProcess) and worker.is_alive():
+                worker.kill()
+                worker.join()

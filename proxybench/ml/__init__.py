@@ -1,0 +1,1 @@
+"""The ML parts: the trainer, task models, phi (backbone and extractor), FLOP counting, clustering geometry."""

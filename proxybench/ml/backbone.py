@@ -1,0 +1,27 @@
+"""timm backbones for phi, and model weights as bytes (how models cross the link and the cache)."""
+
+from __future__ import annotations
+
+import io
+
+import timm
+import torch
+from torch import nn
+
+from ..util.errors import unknown_name
+
+
+def create_backbone(backbone: str) -> nn.Module:
+    if not timm.is_model(backbone):
+        raise unknown_name("timm backbone", backbone, [])
+    return timm.create_model(backbone, pretrained=False, num_classes=0)
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getvalue()
+
+
+def load_state_dict_bytes(model: nn.Module, data: bytes) -> None:
+    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))

@@ -1,0 +1,161 @@
+"""Distance work shared by samplers: k-means, nearest centroids, greedy k-center.
+
+None of it materialises an N x N matrix: distances are taken in row chunks against
+a small set (centroids, one new center).
+"""
+
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+from ..util.errors import ProxybenchError
+
+
+def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and squared distance to the nearest centroid for each row of ``x``.
+
+    ``|x|^2 - 2 x.c + |c|^2`` per row chunk, evaluated in place in one (chunk x R) buffer
+    (at R = 1000, chunks of 1024-4096 rows measured alike and 8192 about 20% slower);
+    ``x`` may be a memory map, converted to float32 one chunk at a time. By default a
+    chunk is 2048 rows, fewer when its buffer would exceed 1/8 of ``x`` (a small pool
+    with many centroids: at N = 1e4, R = 1000 a full chunk put peak memory at 2x the pool).
+    """
+    if chunk is None:
+        chunk = int(np.clip(x.shape[0] * x.shape[1] / 8 / max(len(centroids), 1), 256, 2048))
+    c = np.ascontiguousarray(centroids, dtype=np.float32)
+    c_sq = (c * c).sum(1)
+    assign = np.empty(len(x), dtype=np.int64)
+    dist = np.empty(len(x), dtype=np.float32)
+    for s in range(0, len(x), chunk):
+        xb = np.ascontiguousarray(x[s : s + chunk], dtype=np.float32)
+        d = xb @ c.T
+        d *= -2.0
+        d += (xb * xb).sum(1, keepdims=True)
+        d += c_sq
+        a = d.argmin(1)
+        assign[s : s + chunk] = a
+        dist[s : s + chunk] = np.maximum(np.take_along_axis(d, a[:, None], 1)[:, 0], 0.0)
+    return assign, dist
+
+
+def kmeans(
+    x: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False, max_points: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """faiss k-means; returns centroids and the assignment of every point.
+
+    Trains on *all* points (faiss's silent 256-points-per-centroid subsample is switched
+    off) unless ``max_points`` > 0 caps the training set: then a uniform sample of
+    ``max_points`` rows, drawn from ``seed``, trains the centroids, and every row is
+    still assigned. ``x`` may be a read-only memory map; it is not copied when float32.
+    """
+    n, d = x.shape
+    if not 1 <= k <= n:
+        raise ProxybenchError(f"k-means needs 1 <= k <= number of points ({n}), got k={k}")
+    if max_points < 0:
+        raise ProxybenchError(f"k-means max_points must be >= 0 (0: all points), got {max_points}")
+    train = x
+    if 0 < max_points < n:
+        if max_points < k:
+            raise ProxybenchError(f"k-means max_points ({max_points}) must be >= k ({k})")
+        train = x[np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))]
+    train = np.ascontiguousarray(train, dtype=np.float32)
+    km = faiss.Kmeans(
+        d, k, niter=niter, seed=int(seed), spherical=spherical, verbose=False,
+        max_points_per_centroid=math.ceil(len(train) / k) + 1,  # faiss otherwise samples 256*k points
+        min_points_per_centroid=1,
+    )
+    km.train(train)
+    centroids = km.centroids.copy()
+    assign, _ = nearest_centroid(x, centroids)
+    return centroids, assign
+
+
+def greedy_kcenter(
+    x: np.ndarray,
+    budget: int,
+    covered: np.ndarray | None = None,
+    first: int | None = None,
+) -> np.ndarray:
+    """Greedy k-center (farthest-first traversal) over the rows of ``x``.
+
+    Starts from the points in ``covered`` (not selectable, e.g. centroids) or, when
+    none are given, from row ``first``, which then counts toward the budget.
+
+    Each step is one read of the candidate rows (the float32 matvec ``x @ x[j]``) plus
+    O(N) in-place work on preallocated buffers: chosen points keep min_d = -1 (distances
+    are >= 0), so the argmax never returns them and, on ties, picks the first farthest
+    point. Once a sixteenth of the rows are chosen they are dropped from the matrix (an
+    order-preserving copy of the rest), so a selection that takes half its candidates,
+    as ECOS's diversity step does, reads about a quarter less; the picks are unchanged.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = len(x)
+    if not 1 <= budget <= n:
+        raise ProxybenchError(f"k-center budget must be in 1..{n}, got {budget}")
+    x_sq = (x * x).sum(1)
+    rows = np.arange(n)  # the original index of each row still in ``x``
+    chosen = np.empty(budget, dtype=np.int64)
+    buf = np.empty(n, dtype=np.float32)
+
+    def distances_to(k: int) -> np.ndarray:
+        """max(|x|^2 - 2 x.x_k + |x_k|^2, 0) for the rows still in ``x``, written into ``buf``."""
+        d = np.matmul(x, x[k], out=buf[: len(x)])
+        d *= -2.0
+        d += x_sq
+        d += x_sq[k]
+        return np.maximum(d, 0.0, out=d)
+
+    start = 0
+    if covered is not None and len(covered):
+        _, min_d = nearest_centroid(x, covered)
+    else:
+        if first is None:
+            raise ProxybenchError("greedy_kcenter needs covered points or a first center")
+        chosen[0] = first
+        start = 1
+        min_d = distances_to(first).copy()
+        min_d[first] = -1.0
+    spent = start  # chosen rows still in ``x``
+    for i in range(start, budget):
+        k = int(min_d.argmax())
+        chosen[i] = rows[k]
+        np.minimum(min_d, distances_to(k), out=min_d)
+        min_d[k] = -1.0
+        spent += 1
+        if 16 * spent >= len(x) and i + 1 < budget:
+            keep = min_d >= 0
+            x, x_sq, rows, min_d = x[keep], x_sq[keep], rows[keep], min_d[keep]
+            spent = 0
+    return chosen
+
+
+def largest_remainder(weights: np.ndarray, total: int, caps: np.ndarray) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``weights``, none above its cap.
+
+    Largest-remainder rounding; what a capped bin cannot take is redistributed over
+    the bins with room, in proportion to their weights, until nothing is left or no
+    positive-weight bin has room.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    caps = np.asarray(caps, dtype=np.int64)
+    alloc = np.zeros(len(weights), dtype=np.int64)
+    remaining = int(total)
+    while remaining > 0:
+        open_ = (alloc < caps) & (weights > 0)
+        if not open_.any():
+            break
+        w = np.where(open_, weights, 0.0)
+        share = w / w.sum() * remaining
+        base = np.floor(share).astype(np.int64)
+        rest = remaining - int(base.sum())
+        order = np.argsort(-(share - base), kind="stable")
+        base[order[:rest]] += 1
+        base = np.minimum(base, caps - alloc)
+        if base.sum() == 0:
+            break
+        alloc += base
+        remaining -= int(base.sum())
+    return alloc

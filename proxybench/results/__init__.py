@@ -1,0 +1,1 @@
+"""Results: the RunRecord store, code identity, statistics, leaderboards, reports and comparisons."""

@@ -1,0 +1,271 @@
+"""Aggregation of leaderboards: one table per dataset, task and setting, from the records (rendering: results.render).
+
+A row is one sampler variant (its parameters that differ from the defaults are in its
+name); a cell is a mean with its 95% bootstrap interval (proxybench.stats). Two paired
+columns say whether a sampler really differs from random and from the best private
+sampler. Oracles and privacy-free references are marked and never highlighted: the
+best *private or client-free* value of each column is, because that is the comparison
+a deployable method has to win. Tables are a pure function of the records, so a
+committed ``records.jsonl.gz`` regenerates them byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..contract.registry import registry
+from ..util.errors import ProxybenchError
+from .records import read_record, records_frame
+from .stats import Interval, bootstrap_mean, paired
+
+#: Spec fields that identify a row or a cell; every other field is part of a table's setting.
+ROW_FIELDS = ("dataset", "task", "sampler", "sampler_params", "client_domain", "seed")
+#: Kinds that may be highlighted as best.
+DEPLOYABLE = ("private", "client-free")
+MARKS = {"oracle": "†", "privacy-free": "‡"}
+TIE = "≈"
+#: The records a committed leaderboard keeps beside its tables.
+RECORDS_FILE = "records.jsonl.gz"
+
+#: Cost columns: frame column, header, which direction is better.
+COSTS = (
+    ("in_domain_share", "in-domain share", "max"),
+    ("select_bytes_up", "select bytes up", "min"),
+    ("select_bytes_down", "select bytes down", "min"),
+    ("bytes_up", "total bytes up", "min"),
+    ("bytes_down", "total bytes down", "min"),
+    ("select_rounds", "select rounds", "min"),
+    ("select_device_flops", "select device FLOPs", "min"),
+    ("device_flops", "total device FLOPs", "min"),
+    ("epsilon_select", "ε select", "min"),
+    ("epsilon", "ε total", "min"),
+)
+#: Paired accuracy columns: header -> how the reference row is chosen (its label, or None).
+VS_RANDOM = "Δ acc vs random"
+VS_PRIVATE = "Δ acc vs best private"
+AUDIT_COLUMN = "audit ε_LB select"
+
+
+def _sources(r: dict[str, Any]) -> dict[str, str]:
+    """Distribution -> source hash of a record; records made before code identity know only their version."""
+    code = r.get("code")
+    if not code:
+        return {"proxybench": f"unknown (proxybench {r.get('proxybench_version')})"}
+    return {d["name"]: str(d.get("source_hash")) for d in code.get("distributions", [])}
+
+
+def select_code(records: list[dict[str, Any]], version: str | None = None, schema: int | None = None,
+                code: str | None = None, mix_code: bool = False) -> list[dict[str, Any]]:
+    """Keep records of one code: one schema, one proxybench version, one source hash per distribution that ran.
+
+    Two runs that used different plugin distributions are not a conflict; two sources of
+    one distribution are, and raise unless ``mix_code`` asks to tabulate them together.
+    ``code`` keeps the records whose proxybench source hash starts with it.
+    """
+    if version is not None:
+        records = [r for r in records if r.get("proxybench_version") == version]
+    if schema is not None:
+        records = [r for r in records if r.get("schema") == schema]
+    if code is not None:
+        records = [r for r in records if _sources(r).get("proxybench", "").startswith(code)]
+    counts: dict[str, dict[str, int]] = {}
+    for r in records:
+        for what, value in [("schema", str(r.get("schema"))), ("proxybench version", str(r.get("proxybench_version"))),
+                            *((f"{name} source", h) for name, h in _sources(r).items())]:
+            counts.setdefault(what, {}).setdefault(value, 0)
+            counts[what][value] += 1
+    conflicts = {what: seen for what, seen in counts.items() if len(seen) > 1}
+    if conflicts and not mix_code:
+        listing = "; ".join(f"{what} " + ", ".join(f"{v} ({n} runs)" for v, n in sorted(seen.items()))
+                            for what, seen in sorted(conflicts.items()))
+        raise ProxybenchError(f"results mix code ({listing}); keep one with --proxybench-version, --schema or "
+                              "--code PROXYBENCH_SOURCE_HASH, or pass --mix-code to tabulate them together")
+    return records
+
+
+def code_summary(records: list[dict[str, Any]]) -> str:
+    """Which code made the records, for the leaderboard's header: versions, source hashes and commits."""
+    groups: dict[str, int] = {}
+    for r in records:
+        git = (r.get("code") or {}).get("git")
+        commit = f"commit {git['commit'][:10]}{' dirty' if git['dirty'] else ''}" if git else "no git commit"
+        sources = ", ".join(f"{n} {h}" for n, h in sorted(_sources(r).items()))
+        key = f"proxybench {r.get('proxybench_version')} ({sources}; {commit})"
+        groups[key] = groups.get(key, 0) + 1
+    return "; ".join(f"{k}: {n} runs" if len(groups) > 1 else k for k, n in sorted(groups.items()))
+
+
+def non_default(kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that differ from the plugin's defaults (all of them if the plugin is not installed)."""
+    reg = registry()
+    defaults = reg.get(kind, name).defaults() if name in reg.names(kind) else {}
+    return {k: v for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v}
+
+
+def variant_label(sampler: str, params: dict[str, Any], kind: str | None = None) -> str:
+    """``ecos (sigma=20)``: the name, the non-default parameters, and the mark of its kind."""
+    changed = non_default("sampler", sampler, params)
+    label = f"{sampler} ({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else sampler
+    return f"{label} {MARKS[kind]}" if kind in MARKS else label
+
+
+def setting_of(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a table holds fixed: every spec field that is not a row, column or seed."""
+    return {k: v for k, v in spec.items() if k not in ROW_FIELDS}
+
+
+@dataclass
+class Board:
+    """One table: a dataset, a task and a setting (budget, backbone, task parameters...)."""
+
+    dataset: str
+    task: str
+    setting: dict[str, Any]
+    varying: dict[str, Any]  # the part of the setting that differs between this task's tables
+    seeds: list[int]
+    domains: list[str]
+    table: pd.DataFrame  # numeric, one row per sampler variant; see aggregate()
+    best: dict[str, set[str]]  # column -> row labels highlighted
+    references: dict[str, str] = field(default_factory=dict)  # paired column -> its reference row
+    audit: bool = False  # whether the table has the audit column
+
+    @property
+    def title(self) -> str:
+        extra = ", ".join(f"{k}={v}" for k, v in self.varying.items())
+        return f"{self.dataset} / {self.task}" + (f" ({extra})" if extra else "")
+
+    @property
+    def slug(self) -> str:
+        return f"{self.dataset}-{self.task}"
+
+    def caption(self) -> str:
+        s = self.setting
+        parts = [f"budget {s.get('budget')}",
+                 f"phi {s.get('backbone')} ({s.get('weights')} weights, layer {s.get('feature_layer')})",
+                 f"seeds {', '.join(map(str, self.seeds))}"]
+        for kind, key in (("task", self.task), ("dataset", self.dataset)):
+            changed = non_default(kind, key, s.get(f"{kind}_params", {}))
+            if changed:
+                parts.append(f"{kind} " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        if VS_PRIVATE in self.references:
+            parts.append(f"best private sampler: {self.references[VS_PRIVATE]}")
+        return "; ".join(parts)
+
+
+def _set_intervals(out: pd.DataFrame, col: str, intervals: dict[str, Interval]) -> None:
+    """Set ``col`` (mean), ``col lo`` and ``col hi`` from each row's interval."""
+    out[col] = pd.Series({r: i.mean for r, i in intervals.items()})
+    out[f"{col} lo"] = pd.Series({r: i.lo for r, i in intervals.items()})
+    out[f"{col} hi"] = pd.Series({r: i.hi for r, i in intervals.items()})
+
+
+def aggregate(frame: pd.DataFrame, domains: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rows: sampler variants; accuracy means with intervals per domain and on average, paired Δ columns, mean costs.
+
+    Also returns each paired column's reference row (absent when the table has no such row).
+    """
+    frame = frame.assign(row=[variant_label(s, json.loads(p), k)
+                              for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+    per_cell = frame.groupby(["row", "client_domain", "seed"]).accuracy.mean()
+    cells = {row: part.droplevel("row").to_dict() for row, part in per_cell.groupby("row")}
+    rows = sorted(frame.row.unique())
+    out = pd.DataFrame(index=rows)
+    out["sampler"] = frame.groupby("row").sampler.first()
+    out["kind"] = frame.groupby("row").sampler_kind.first()
+    for d in domains:
+        _set_intervals(out, f"acc {d}", {r: bootstrap_mean([v for (dom, _), v in cells[r].items() if dom == d]) for r in rows})
+        out[f"acc {d} std"] = per_cell.xs(d, level="client_domain").groupby("row").std()
+    _set_intervals(out, "acc average", {r: bootstrap_mean(list(cells[r].values()), [dom for dom, _ in cells[r]])
+                                        for r in rows})
+    out["acc average std"] = per_cell.groupby(["row", "seed"]).mean().groupby("row").std()
+    references = {}
+    if "random" in out.index:
+        references[VS_RANDOM] = "random"
+    private = out[out.kind == "private"]["acc average"].dropna()
+    if not private.empty:
+        references[VS_PRIVATE] = str(private.sort_index().idxmax())
+    for col, ref in references.items():
+        _set_intervals(out, col, {r: paired(cells[r], cells[ref]).diff for r in rows})  # the ref row: 0 [0, 0]
+    costs = frame[[c for c, _, _ in COSTS]].apply(pd.to_numeric).groupby(frame.row).mean()  # all-None columns too
+    for col, header, _ in COSTS:
+        out[header] = costs[col]
+    out["runs"] = frame.groupby("row").size()
+    out.index.name = "row"
+    return out.sort_values("acc average", ascending=False, na_position="last", kind="mergesort"), references
+
+
+def read_audit(path: Path | str) -> dict[str, Any]:
+    """An audit report written by ``proxybench audit --out FILE``; its sampler results fill the audit column."""
+    try:
+        report = read_record(path)
+    except (OSError, ValueError) as exc:
+        raise ProxybenchError(f"audit report {path}: cannot read it as JSON ({exc})") from exc
+    if report.get("kind") != "privacy-audit" or not isinstance(report.get("results"), list):
+        raise ProxybenchError(f"audit report {path}: not a proxybench audit report (write one with proxybench audit --out FILE)")
+    return report
+
+
+def audit_bounds(report: dict[str, Any], sampler: str, params: dict[str, Any]) -> float | None:
+    """The audited Gaussian-DP lower bound of a sampler variant: the result for its name (and parameters, if recorded)."""
+    found = [r for r in report["results"] if r.get("kind") == "sampler" and r.get("plugin") == sampler
+             and r.get("control") is None and r.get("params", params) == params]
+    return found[0].get("eps_lb_gdp") if len(found) == 1 else None
+
+
+def add_audit_column(table: pd.DataFrame, frame: pd.DataFrame, report: dict[str, Any]) -> pd.DataFrame:
+    """Beside the accountant's ε select, what the audit report says an attacker provably reaches (private rows only)."""
+    labelled = frame.assign(row=[variant_label(s, json.loads(p), k) for s, p, k in
+                                 zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+    first = labelled.groupby("row")[["sampler", "sampler_params"]].first()
+    table[AUDIT_COLUMN] = [
+        audit_bounds(report, first.at[row, "sampler"], json.loads(first.at[row, "sampler_params"]))
+        if table.at[row, "kind"] == "private" else None
+        for row in table.index
+    ]
+    return table
+
+
+def best_cells(table: pd.DataFrame, domains: list[str]) -> dict[str, set[str]]:
+    """Per column, the deployable rows that reach the best value (ties all win)."""
+    pool = table[table.kind.isin(DEPLOYABLE)]
+    directions = {f"acc {d}": "max" for d in [*domains, "average"]} | {h: b for _, h, b in COSTS}
+    best = {}
+    for col, better in directions.items():
+        values = pool[col].dropna()
+        if values.empty:
+            continue
+        target = values.max() if better == "max" else values.min()
+        best[col] = {str(r) for r, v in values.items() if math.isclose(v, target, rel_tol=1e-9, abs_tol=1e-12)}
+    return best
+
+
+def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = None) -> list[Board]:
+    """Group ok records into tables per dataset, task and setting; ``audit`` (a report) adds the audit column."""
+    records = [r for r in records if r.get("status") == "ok"]
+    if not records:
+        return []
+    frame = records_frame(records)
+    kinds = {name: getattr(registry().get("sampler", name), "kind", None) for name in registry().names("sampler")}
+    frame["sampler_kind"] = [k if k else kinds.get(s) for k, s in zip(frame.sampler_kind, frame.sampler, strict=True)]
+    frame["setting"] = [json.dumps(setting_of(r["spec"]), sort_keys=True) for r in records]
+    boards = []
+    for (dataset, task), part in frame.groupby(["dataset", "task"], sort=True):
+        settings = {s: json.loads(s) for s in sorted(part.setting.unique())}
+        varying_keys = sorted(k for k in set().union(*settings.values())
+                              if len({json.dumps(v.get(k), sort_keys=True) for v in settings.values()}) > 1)
+        for key, setting in settings.items():
+            sub = part[part.setting == key]
+            domains = sorted(sub.client_domain.unique())
+            table, references = aggregate(sub, domains)
+            if audit is not None:
+                table = add_audit_column(table, sub, audit)
+            boards.append(Board(dataset, task, setting, {k: setting.get(k) for k in varying_keys},
+                                sorted(int(s) for s in sub.seed.unique()), domains, table, best_cells(table, domains),
+                                references, audit is not None))
+    return boards

@@ -1,0 +1,185 @@
+"""Where a sweep's runs execute: in local processes, or on a Dask cluster.
+
+Every executor calls the same ``run_one`` on each spec, so a record does not depend on
+where it ran. Workers share the cache folder (its writes are atomic and locked per
+entry) and write their records themselves; they also return them, so the sweep can
+fill a local results folder that a remote cluster cannot see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..util.orphan import exit_when_orphaned
+from ..util.threads import available_cores, limit_threads
+from .spec import RunSpec
+
+
+@dataclass
+class Outcome:
+    """What a worker reports about one run (the record itself rides along)."""
+
+    run_id: str
+    status: str  # "ok" | "failed"
+    error: str | None
+    seconds: float
+    accuracy: float | None
+    record: dict[str, Any] | None
+
+
+class Executor(Protocol):
+    #: How many runs execute at once (for the progress table's "running" count and ETA).
+    slots: int
+
+    def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
+        """Run the specs, yielding outcomes as runs finish; stop submitting after a failure if asked."""
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """Per-run progress bars would garble the sweep's live table; the sweep reports progress instead."""
+    old = os.environ.get("PROXYBENCH_PROGRESS")
+    os.environ["PROXYBENCH_PROGRESS"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["PROXYBENCH_PROGRESS"]
+        else:
+            os.environ["PROXYBENCH_PROGRESS"] = old
+
+
+def run_one(spec: RunSpec, results_dir: Path | str, cache_dir: Path | str | None, threads: int | None) -> Outcome:
+    """Run one spec where this function is called; a failure becomes a failed Outcome (its record is on disk)."""
+    from ..results.records import read_record, record_path
+    from ..util.cache import Cache
+    from .runner import run
+
+    if threads is not None:
+        limit_threads(threads)
+    start = time.perf_counter()
+    with _quiet_progress():
+        try:
+            record, _ = run(spec, results_dir, Cache(cache_dir))
+        except Exception as exc:
+            path = record_path(results_dir, spec.run_id)
+            record = read_record(path) if path.exists() else None
+            error = record["error"] if record else f"{type(exc).__name__}: {exc}"
+            return Outcome(spec.run_id, "failed", error, time.perf_counter() - start, None, record)
+    return Outcome(spec.run_id, "ok", None, time.perf_counter() - start, record["metrics"].get("accuracy"), record)
+
+
+def until_failure(outcomes: Iterable[Outcome], stop_on_failure: bool) -> Iterator[Outcome]:
+    """Pass outcomes on; with ``stop_on_failure``, stop after the first failed one."""
+    for outcome in outcomes:
+        yield outcome
+        if stop_on_failure and outcome.status != "ok":
+            return
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes that exit on their own when this process dies.
+
+    Killed with SIGKILL (as the OOM killer does), a sweep cannot shut its pool down, and idle
+    workers would wait on their call queue forever, each holding its memory; each worker
+    therefore watches for the death of this process (``exit_when_orphaned``).
+    Spawn, not fork: forking a process that has started torch's thread pools can deadlock.
+    """
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_when_orphaned, initargs=(1.0, os.getpid()))
+
+
+@dataclass
+class LocalExecutor:
+    """``jobs`` worker processes on this machine (``jobs=1`` runs in this process, with all cores)."""
+
+    jobs: int = 1
+    cache_dir: Path | None = None
+
+    @property
+    def slots(self) -> int:
+        return self.jobs
+
+    def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
+        if self.jobs == 1:
+            # All cores, set explicitly: the thread count changes float summation order, and records
+            # must not depend on which executor (or which OMP_NUM_THREADS) ran them.
+            yield from until_failure((run_one(spec, results_dir, self.cache_dir, available_cores()) for spec in specs),
+                                     stop_on_failure)
+            return
+        threads = max(1, available_cores() // self.jobs)
+        with worker_pool(self.jobs) as pool:
+            futures = [pool.submit(run_one, spec, results_dir, self.cache_dir, threads) for spec in specs]
+            try:
+                yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
+            finally:
+                for future in futures:
+                    future.cancel()
+
+
+def _run_on_dask_worker(spec: RunSpec, results_dir: str, cache_dir: str | None) -> Outcome:
+    """Share the worker machine's cores among the tasks the worker runs at once."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    return run_one(spec, results_dir, cache_dir, max(1, available_cores() // max(1, worker.state.nthreads)))
+
+
+@dataclass
+class DaskExecutor:
+    """Runs on a dask.distributed cluster: ``scheduler`` (tcp://HOST:PORT), or a loopback LocalCluster of ``jobs`` workers.
+
+    Workers of an existing cluster must see the same plugins, and the cache and results
+    folders should be shared paths (records are also returned and written locally).
+    """
+
+    scheduler: str | None = None
+    jobs: int = 2
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.slots = self.jobs
+
+    def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError as exc:
+            from ..util.errors import ProxybenchError
+
+            raise ProxybenchError("the dask executor needs dask.distributed: pip install 'proxybench[dask]'") from exc
+        with contextlib.ExitStack() as stack:
+            if self.scheduler:
+                client = stack.enter_context(Client(self.scheduler))
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=self.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=40,
+                ))
+                client = stack.enter_context(Client(cluster))
+            self.slots = max(1, sum(client.nthreads().values()))
+            cache_dir = str(self.cache_dir) if self.cache_dir is not None else None
+            futures = [
+                client.submit(_run_on_dask_worker, spec, str(results_dir), cache_dir, key=f"proxybench-run-{spec.run_id}")
+                for spec in specs
+            ]
+            try:
+                yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
+            finally:
+                client.cancel(futures)
+
+
+def make_executor(kind: str, jobs: int, scheduler: str | None, cache_dir: Path | None) -> Executor:
+    """The executor the CLI's --executor / --jobs / --scheduler ask for."""
+    if kind == "local":
+        return LocalExecutor(jobs=jobs, cache_dir=cache_dir)
+    if kind == "dask":
+        return DaskExecutor(scheduler=scheduler, jobs=jobs, cache_dir=cache_dir)
+    raise ValueError(f"unknown executor {kind!r}")

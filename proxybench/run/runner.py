@@ -1,0 +1,148 @@
+"""One RunSpec -> one RunRecord.
+
+The run itself happens in a ``RunSession`` (``harness.py``): the sampler and the task
+run in a cloud process, the client's data lives in a device process, and the harness
+relays and counts. What goes into the record is measured there: bytes from the relay's
+ledger, device compute from its meter, privacy from which stages used the device and
+what they declared, the sampler's kind from what the run did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dp_accounting import DpEvent
+
+from ..contract.registry import registry
+from ..harness.children import Isolation, Transport
+from ..privacy.accounting import check_one_adjacency, compose, epsilon, is_no_release
+from ..results.identity import code_identity, package_version
+from ..results.records import SCHEMA_VERSION, ensure_writable_dir, environment, write_record
+from ..util.cache import Cache
+from ..wire.phases import SELECT, TASK
+from .session import RemoteError, RunSession, Timings, scenario_truth
+from .spec import RunSpec
+
+
+def stage_privacy(stage: str, used: bool, event: DpEvent, adjacency: str | None, delta: float) -> dict[str, Any]:
+    """A stage's epsilon from what it did: 0 without a device call; no guarantee (None) for calls without a DP event."""
+    if not used:
+        return {"epsilon": 0.0, "guarantee": "no device use", "event": None, "adjacency": None}
+    if is_no_release(event):
+        return {"epsilon": None, "guarantee": "none: used the device and declared no DP event", "event": None,
+                "adjacency": None}
+    eps = epsilon(event, delta)
+    if eps is None:
+        return {"epsilon": None, "guarantee": "none: declared a non-private release", "event": None, "adjacency": None}
+    if adjacency is None:
+        from ..util.errors import ProxybenchError
+
+        raise ProxybenchError(f"the {stage} declares a DP event but no adjacency; set it to add_remove or replace_one")
+    return {"epsilon": eps, "guarantee": "dp", "event": event, "adjacency": adjacency}
+
+
+def privacy_record(select: dict[str, Any], task: dict[str, Any], delta: float) -> dict[str, Any]:
+    """The run's (epsilon, delta): the stages' DP events composed under one adjacency, None if a stage has no guarantee."""
+    run_adjacency = check_one_adjacency({"selection": select["adjacency"], "task": task["adjacency"]})
+    if select["epsilon"] is None or task["epsilon"] is None:
+        total = None
+    else:
+        events = [s["event"] for s in (select, task) if s["event"] is not None]
+        total = epsilon(compose(*events), delta) if events else 0.0
+    return {
+        "epsilon": total,
+        "delta": delta,
+        "epsilon_select": select["epsilon"],
+        "epsilon_task": task["epsilon"],
+        "guarantee": {"select": select["guarantee"], "task": task["guarantee"]},
+        "adjacency": {"select": select["adjacency"], "task": task["adjacency"]},
+        "run_adjacency": run_adjacency,
+    }
+
+
+def derived_kind(oracle: bool, used_device: bool, epsilon_select: float | None) -> str:
+    """How the selection treated the device, from what it did: the mark a table shows."""
+    if oracle:
+        return "oracle"
+    if not used_device:
+        return "client-free"
+    return "private" if epsilon_select is not None else "privacy-free"
+
+
+def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, isolation: Isolation = "process",
+            device_address: str | None = None) -> dict[str, Any]:
+    """Run one spec and return the parts of its record that the run produces."""
+    timings = Timings()
+    with RunSession(spec, cache, timings, transport=transport, isolation=isolation,
+                    device_address=device_address) as session:
+        selection = session.select()
+        outcome = session.run_task()
+        relay, scenario = session.relay, session.scenario
+        chosen = selection.indices
+        select = stage_privacy("selection", relay.calls[SELECT] > 0, selection.privacy, selection.adjacency, spec.delta)
+        task = stage_privacy("task", relay.calls[TASK] > 0, outcome.event, outcome.adjacency, spec.delta)
+        declared = session.sampler_cls.kind
+        return {
+            "metrics": outcome.metrics,
+            "selection": {**scenario_truth(scenario, chosen), "indices_hash": _hash_indices(chosen),
+                          "info": selection.info},
+            "ledger": relay.ledger.to_record(),
+            # Each device call of the protocol (scoring excluded): a round of a multi-round sampler is one entry.
+            "device": {**relay.meter.to_record(), "calls": [c.to_record() for c in relay.transcript],
+                       "select_rounds": relay.calls[SELECT]},
+            "privacy": {**privacy_record(select, task, spec.delta),
+                        "device_calls": {**relay.calls, "scoring": relay.scoring_calls,
+                                         "reference": relay.reference_calls}},
+            "sampler_kind": derived_kind(session.oracle, relay.calls[SELECT] > 0, select["epsilon"]),
+            "sampler_kind_declared": declared,
+            "harness": {"cloud": session.isolation, "device": "remote" if device_address else session.isolation,
+                        "transport": session.transport},
+            "timings": dict(timings),
+        }
+
+
+def _hash_indices(idx: np.ndarray) -> str:
+    return hashlib.sha256(np.sort(idx).astype(np.int64).tobytes()).hexdigest()[:16]
+
+
+def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, transport: Transport | None = None,
+        isolation: Isolation = "process", device_address: str | None = None) -> tuple[dict[str, Any], Path]:
+    """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised."""
+    spec = spec.validate()  # names checked against what the dataset declares, before any data is built
+    ensure_writable_dir(results_dir)  # before any work: a run whose record cannot be written is lost
+    cache = cache or Cache()
+    record: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "proxybench_version": package_version(),
+        "spec": spec.to_dict(),
+        "status": "ok",
+        "error": None,
+        "metrics": {},
+        "selection": {},
+        "ledger": {},
+        "device": {},
+        "privacy": {},
+        "timings": {},
+        "environment": environment(),
+        "code": code_identity(spec.to_dict()),
+    }
+    start = time.perf_counter()
+    try:
+        record.update(execute(spec, cache, transport, isolation, device_address))
+    except BaseException as exc:
+        record["status"] = "failed"
+        record["error"] = exc.message if isinstance(exc, RemoteError) else f"{type(exc).__name__}: {exc}"
+        record["traceback"] = getattr(exc, "remote_traceback", "") or traceback.format_exc()
+        record["timings"]["total"] = round(time.perf_counter() - start, 3)
+        write_record(record, results_dir)
+        raise
+    record["timings"]["total"] = round(time.perf_counter() - start, 3)
+    path = write_record(record, results_dir)
+    registry().pm.hook.proxybench_run_finished(record=record)
+    return record, path

@@ -1,0 +1,242 @@
+"""One run's session in the harness, the trusted process, between a cloud process and a device process.
+
+It alone holds the whole dataset and the ground truth (domain ids, the client split).
+It writes the cloud's pool (pool rows only) to the cache, provisions the device with
+the client's rows, starts both processes, and relays every device request through the
+relay, which counts the bytes that cross (the ledger), the device's compute by phase
+(the meter), and which stage used the device, so privacy marks follow what a run did.
+Plugins run only in the two child processes; nothing a plugin runs can reach the
+harness's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..contract.images import ImageRows
+from ..contract.registry import registry
+from ..contract.sampler import Selection
+from ..contract.weights import PoolData, build_extractor
+from ..harness.children import Children, Isolation, Transport
+from ..harness.cloud import STREAM_DEVICE
+from ..harness.relay import Relay
+from ..ml.extractor import cached_features
+from ..privacy.accounting import event_from_json
+from ..util.cache import Cache
+from ..util.errors import ProxybenchError
+from ..wire.link import Message, as_field, deserialize, serialize
+from ..wire.phases import TASK
+from .scenario import Scenario, make_scenario
+from .spec import RunSpec
+
+
+class Timings(dict):
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = round(self.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+class RemoteError(RuntimeError):
+    """A plugin failed in the cloud or device process; ``remote_traceback`` is where."""
+
+    def __init__(self, message: str, remote_traceback: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        return f"{self.message}\n--- in the plugin's process:\n{self.remote_traceback}".rstrip()
+
+
+@dataclass
+class TaskOutcome:
+    metrics: dict[str, Any]
+    event: Any
+    adjacency: str | None
+
+
+class RunSession:
+    """One run between harness, cloud and device: ``with RunSession(spec, cache) as s: s.select(); s.run_task()``.
+
+    Children start first, so their imports overlap with the harness loading data.
+    """
+
+    def __init__(self, spec: RunSpec, cache: Cache, timings: Timings | None = None,
+                 transport: Transport | None = None, isolation: Isolation = "process",
+                 device_address: str | None = None):
+        self.spec = spec
+        self.cache = cache
+        self.timings = timings if timings is not None else Timings()
+        self.transport = transport or os.environ.get("PROXYBENCH_DEVICE_TRANSPORT", "pipe")
+        self.isolation = isolation
+        self.device_address = device_address
+        reg = registry()
+        self.sampler_cls = reg.get("sampler", spec.sampler)
+        self.task_cls = reg.get("task", spec.task)
+        self.dataset = reg.create("dataset", spec.dataset, **spec.dataset_params)
+
+    def __enter__(self) -> RunSession:
+        self.children = Children(self.isolation, self.transport, self.device_address)
+        try:
+            self._prepare()
+        except BaseException:
+            self.children.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.children.close()
+
+    def _prepare(self) -> None:
+        spec, cache, timings = self.spec, self.cache, self.timings
+        with timings.stage("data"):
+            data = self.dataset.load(cache)
+            self.scenario = make_scenario(data, spec.client_domain, spec.client_fraction, spec.seed,
+                                          spec.pool_has_client_domain, data_key=self.dataset.cache_key())
+        scenario = self.scenario
+        with timings.stage("extractor"):
+            pool = PoolData(scenario.pool_images, scenario.pool_labels, key=scenario.key)
+            self.extractor = build_extractor(spec.backbone, spec.weights, pool, cache, seed=spec.seed,
+                                             layer=spec.feature_layer)
+        with timings.stage("pool_features"):
+            self.pool_dir = self._cloud_pool()
+        self.relay = Relay(self.children.exchange)
+        settings = {"threads": _threads(), "environment": json.dumps(
+            {k: v for k, v in os.environ.items() if k.startswith("PROXYBENCH_")})}
+        phi = self.extractor.to_message()
+        self.children.device.send_bytes(serialize({
+            "op": "provision", **settings, **phi,
+            "images": read_in_batches(ImageRows(data.images, scenario.client_train_idx)),
+            "labels": data.labels[scenario.client_train_idx] if self.task_cls.device_has_labels else None,
+            "test_images": read_in_batches(ImageRows(data.images, scenario.client_test_idx)),
+            "test_labels": data.labels[scenario.client_test_idx],
+            "rng_seed": json.dumps([spec.seed, STREAM_DEVICE]),
+        }))
+        ready = self.children.device.recv_bytes()
+        if ready != b"ready":
+            raise ProxybenchError(f"device provisioning failed: {deserialize(ready).get('error')}")
+        oracle = self.sampler_cls.kind == "oracle"
+        self.oracle = oracle
+        self.children.cloud.send_bytes(serialize({
+            "op": "setup", **settings, **phi,
+            "plugin_modules": json.dumps(registry().local_modules()),
+            "sampler": spec.sampler, "sampler_params": json.dumps(spec.sampler_params),
+            "task": spec.task, "task_params": json.dumps(spec.task_params),
+            "budget": spec.budget, "seed": spec.seed, "delta": spec.delta,
+            "num_classes": len(data.class_names), "pool_dir": str(self.pool_dir),
+            "pool_key": json.dumps(scenario.key), "cache_root": str(cache.root),
+            "pool_labels": scenario.pool_labels if self.task_cls.pool_labels_visible else None,
+            "oracle_in_domain": (scenario.pool_domains == scenario.client_domain_id) if oracle else None,
+        }))
+
+    def _cloud_pool(self) -> Path:
+        """The cloud's pool: pool rows only, images and phi, as a cache folder the cloud memory-maps."""
+        scenario, extractor, cache = self.scenario, self.extractor, self.cache
+        data = scenario.data
+
+        def pool_features() -> np.ndarray:
+            if extractor.key["pool"] is None:  # phi does not depend on the pool: one cache entry per dataset
+                train_idx = np.flatnonzero(~data.is_test)
+                feats = cached_features(extractor, ImageRows(data.images, train_idx),
+                                        {"data": self.dataset.cache_key()}, cache)
+                position = np.full(len(data.images), -1)
+                position[train_idx] = np.arange(len(train_idx))
+                return feats[position[scenario.pool_idx]]
+            return cached_features(extractor, scenario.pool_images, {"pool": scenario.key}, cache)
+
+        def fill(folder: Path) -> None:
+            np.save(folder / "features.npy", np.ascontiguousarray(pool_features(), dtype=np.float32))
+            out = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8,
+                                            shape=scenario.pool_images.shape)
+            read_in_batches(scenario.pool_images, out)
+            out.flush()
+            del out
+
+        return cache.folder("cloud-pools", {"scenario": scenario.key, "extractor": extractor.key}, fill)
+
+    def _pump(self, until: str) -> Message:
+        """Relay the cloud's device requests until it sends ``until``; its failures become exceptions here."""
+        cloud = self.children.cloud
+        while True:
+            try:
+                env = deserialize(cloud.recv_bytes())
+            except (EOFError, OSError) as exc:
+                raise ProxybenchError("the cloud process ended without an answer (crashed or killed)") from exc
+            op = env.get("op")
+            if op in ("call", "reference"):
+                cloud.send_bytes(self.relay.forward(env))
+            elif op == "error":
+                if env.get("user_error"):
+                    raise ProxybenchError(str(env["error"]))
+                raise RemoteError(str(env["error"]), str(env.get("traceback", "")))
+            elif op == until:
+                return env
+            else:
+                raise ProxybenchError(f"unexpected {op!r} from the cloud process (waiting for {until!r})")
+
+    def select(self) -> Selection:
+        """Let the cloud's sampler choose; the selection as the harness received it."""
+        with self.timings.stage("select"):
+            env = self._pump("selection")
+        self.relay.stage = TASK
+        weights = env.get("weights")
+        self.selection = Selection(indices=env["indices"].astype(np.int64), privacy=event_from_json(json.loads(env["event"])),
+                                   weights=weights if isinstance(weights, np.ndarray) else None,
+                                   adjacency=env.get("adjacency"), info=json.loads(env["info"]))
+        self.children.cloud.send_bytes(serialize({"op": "task", "pool_labels": self.scenario.pool_labels}))
+        return self.selection
+
+    def run_task(self) -> TaskOutcome:
+        with self.timings.stage("task"):
+            env = self._pump("result")
+        return TaskOutcome(json.loads(env["metrics"]), event_from_json(json.loads(env["event"])), env.get("adjacency"))
+
+    def replay(self, program: str, payload: bytes, trials: int, neighbour: str, seed: int) -> np.ndarray:
+        """``trials`` device replies to one recorded request, on the private set or a neighbour (off the ledger)."""
+        reply = deserialize(self.children.exchange(serialize({
+            "op": "replay", "program": program, "payload": as_field(payload), "trials": trials,
+            "neighbour": neighbour, "seed": seed})))
+        if not reply.get("ok"):
+            raise ProxybenchError(f"device replay of {program}: {reply.get('error')}")
+        return reply["replies"]
+
+
+def read_in_batches(rows: ImageRows, out: np.ndarray | None = None, batch: int = 256) -> np.ndarray:
+    """The rows of a (memory-mapped) view, read a batch at a time into ``out``: a dataset is never decoded whole."""
+    out = np.empty(rows.shape, dtype=rows.dtype) if out is None else out
+    for start in range(0, len(rows), batch):
+        out[start : start + batch] = rows[start : start + batch]
+    return out
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def scenario_truth(scenario: Scenario, chosen: np.ndarray) -> dict[str, Any]:
+    """What the selection was, by the ground truth only the harness holds."""
+    from ..contract.images import OUTSIDE_LABEL_SPACE
+
+    return {
+        "size": int(len(chosen)),
+        "in_domain_share": scenario.in_domain_share(chosen),
+        "outside_label_space_share": float((scenario.pool_labels[chosen] == OUTSIDE_LABEL_SPACE).mean()),
+        "pool_size": int(len(scenario.pool_idx)),
+        "pool_in_domain_share": scenario.in_domain_share(np.arange(len(scenario.pool_idx))),
+        "client_train_size": int(len(scenario.client_train_idx)),
+        "client_test_size": int(len(scenario.client_test_idx)),
+    }

@@ -1,0 +1,1 @@
+"""The cloud-device wire: messages and the ledger, the device handle, device programs and the runtime that runs them."""

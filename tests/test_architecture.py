@@ -1,0 +1,174 @@
+"""The house rules of docs/architecture.md: the public face, the layer order of imports, the module size limit."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import proxybench
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "proxybench"
+PLUGINS = ROOT / "plugins"
+
+#: The core's layers, lowest first (docs/architecture.md): a module may import its own layer and those below it.
+LAYERS = ("util", "privacy", "ml", "wire", "contract", "results", "harness", "run", "audit", "cli")
+#: Old module paths kept importable for callers not yet moved; like the public face, nothing in a layer imports them.
+OLD_PATHS = ("features", "link", "runner", "training")
+MAX_LINES = 400
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def module_name(path: Path) -> str:
+    """Dotted name of a file of the core (proxybench/...) or of the built-in plugins (installed as proxybench.plugins)."""
+    if path.is_relative_to(CORE):
+        parts = ("proxybench", *path.relative_to(CORE).with_suffix("").parts)
+    else:
+        parts = ("proxybench", "plugins", *path.relative_to(PLUGINS).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, name: str | None = None) -> list[tuple[int, str]]:
+    """(line, absolute module) of every import in a file, at any depth (function-level imports count too).
+
+    ``from X import y`` gives ``X``, except where ``y`` may be a module or a public name
+    (``from . import y``, ``from proxybench import y``): then ``X.y``.
+    """
+    name = name or module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if node.module is None or module == "proxybench":
+                found += [(node.lineno, f"{module}.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, module))
+    return found
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of a core module; None for the public face (proxybench, its __init__ and the old paths)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_public_name_imports():
+    missing = [name for name in proxybench.__all__ if not hasattr(proxybench, name)]
+    assert not missing, f"proxybench.__all__ names these but proxybench has none: {missing}"
+    assert len(set(proxybench.__all__)) == len(proxybench.__all__)
+    namespace: dict = {}
+    exec("from proxybench import *", namespace)
+    assert set(proxybench.__all__) <= set(namespace)
+
+
+def test_the_layers_are_the_core_folders():
+    folders = {p.name for p in CORE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(LAYERS)
+    loose = {p.stem for p in CORE.glob("*.py")} - {"__init__"}
+    assert loose == set(OLD_PATHS), "a module at the core's top level belongs in a layer"
+
+
+def layer_violations(name: str, found: list[tuple[int, str]]) -> list[str]:
+    """Why the imports ``found`` in core module ``name`` break the layer order (empty when they do not)."""
+    mine = layer_of(name)
+    wrong = []
+    for line, module in found:
+        if module == "proxybench.plugins" or module.startswith("proxybench.plugins."):
+            wrong.append(f"line {line}: {module} (the core reaches plugins only through the registry)")
+        elif mine is not None and (module == "proxybench" or module.startswith("proxybench.")):
+            theirs = layer_of(module)
+            if theirs is None:
+                wrong.append(f"line {line}: {module} (a layer never imports the public face or an old path)")
+            elif LAYERS.index(theirs) > LAYERS.index(mine):
+                wrong.append(f"line {line}: {module} ({mine} may not import the higher layer {theirs})")
+    return wrong
+
+
+def plugin_allowed(module: str) -> bool:
+    """Plugins import the public face (``from proxybench import X``) and each other, never internals or dp_accounting."""
+    if module.split(".")[0] == "dp_accounting":
+        return False
+    if module == "proxybench" or module.startswith("proxybench.plugins"):
+        return True
+    if module.startswith("proxybench."):
+        return module.count(".") == 1 and module.split(".")[1] in proxybench.__all__
+    return True
+
+
+@pytest.mark.parametrize("path", python_files(CORE), ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_imports_only_down_and_never_a_plugin(path):
+    wrong = layer_violations(module_name(path), imports(path))
+    assert not wrong, f"{path.relative_to(ROOT)}:\n  " + "\n  ".join(wrong)
+
+
+@pytest.mark.parametrize("path", python_files(PLUGINS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_plugins_use_only_the_public_face(path):
+    wrong = [f"line {line}: {module}" for line, module in imports(path) if not plugin_allowed(module)]
+    assert not wrong, f"{path.relative_to(ROOT)} imports internals (use `from proxybench import ...`):\n  " + "\n  ".join(wrong)
+
+
+@pytest.mark.parametrize("path", python_files(CORE) + python_files(PLUGINS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_is_over_the_size_limit(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (limit {MAX_LINES}): split it by concept"
+
+
+def test_the_checks_catch_what_they_forbid(tmp_path):
+    """A lower layer importing a higher one, the core importing a plugin or the face, a plugin importing internals."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..run.runner import run\nfrom ..util.errors import ProxybenchError\n"
+                   "def f():\n    from proxybench.plugins.samplers import ecos\n    from .. import __version__\n")
+    wrong = layer_violations("proxybench.wire.bad", imports(bad, "proxybench.wire.bad"))
+    assert [w.split(":")[0] for w in wrong] == ["line 1", "line 4", "line 5"]
+    from_cli = layer_violations("proxybench.cli.bad", imports(bad, "proxybench.cli.bad"))
+    assert [w.split(":")[0] for w in from_cli] == ["line 4", "line 5"]
+    assert not plugin_allowed("dp_accounting") and not plugin_allowed("proxybench.ml.training")
+    assert plugin_allowed("proxybench.Sampler") and plugin_allowed("proxybench.plugins.samplers.coverage")
+    assert not plugin_allowed("proxybench.training")
+
+
+def test_names_given_as_strings_resolve():
+    """What is named by a string (device programs, the console script, the forkserver's preload, the packages) exists."""
+    import importlib
+    import sys
+
+    from proxybench.harness.children import PRELOAD
+    from proxybench.wire.programs import resolve_program
+    from proxybench.wire.scoring import SCORING_PROGRAM, evaluate_program
+
+    assert resolve_program(SCORING_PROGRAM) is evaluate_program
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    module, _, attr = project["project"]["scripts"]["proxybench"].partition(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    packages = set(project["tool"]["setuptools"]["packages"])
+    assert {f"proxybench.{layer}" for layer in LAYERS} <= packages
+    assert PRELOAD and all(importlib.import_module(name) for name in PRELOAD)
+
+
+@pytest.mark.parametrize("old", OLD_PATHS)
+def test_old_paths_still_import_the_same_objects(old):
+    import importlib
+
+    module = importlib.import_module(f"proxybench.{old}")
+    for name in module.__all__:
+        value = getattr(module, name)
+        home = getattr(value, "__module__", None)
+        if home and home.startswith("proxybench.") and home != module.__name__:
+            assert getattr(importlib.import_module(home), name, value) is value
