@@ -76,8 +76,8 @@ class ImageRows:
     selection), in file order, so a pool of any size is never decoded at once.
     """
 
-    def __init__(self, images: np.ndarray, rows: np.ndarray):
-        self.images = images
+    def __init__(self, source: np.ndarray, rows: np.ndarray):
+        self.source = source  # the whole image array (often a memory map); never read at once
         self.rows = np.asarray(rows, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -85,22 +85,22 @@ class ImageRows:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (len(self.rows), *self.images.shape[1:])
+        return (len(self.rows), *self.source.shape[1:])
 
     @property
     def dtype(self) -> np.dtype:
-        return self.images.dtype
+        return self.source.dtype
 
     def take(self, key: Any) -> ImageRows:
         """A narrower view (rows picked as ``__getitem__`` would pick them), still unread."""
-        return ImageRows(self.images, self.rows[key if isinstance(key, slice) else np.asarray(key)])
+        return ImageRows(self.source, self.rows[key if isinstance(key, slice) else np.asarray(key)])
 
     def __getitem__(self, key: Any) -> np.ndarray:
         """The rows ``key`` picks (an int, a slice, an index array or a boolean mask), as an array."""
         rows = self.rows[key if isinstance(key, (int, np.integer, slice)) else np.asarray(key)]
         if rows.ndim == 0:
-            return np.asarray(self.images[int(rows)])
+            return np.asarray(self.source[int(rows)])
         order = np.argsort(rows, kind="stable")
-        out = np.empty((len(rows), *self.images.shape[1:]), dtype=self.images.dtype)
-        out[order] = self.images[rows[order]]
+        out = np.empty((len(rows), *self.source.shape[1:]), dtype=self.source.dtype)
+        out[order] = self.source[rows[order]]
         return out
