@@ -16,6 +16,7 @@ import numpy as np
 
 from proxybench import (
     DEFAULT_DELTA,
+    SELECT,
     AuditMechanism,
     CallMeter,
     CloudView,
@@ -95,31 +96,21 @@ class Coverage:
         return np.bincount(self.assign, minlength=self.R)
 
 
-def noisy_coverage(
-    cloud: CloudView,
-    device: Device,
-    rng: np.random.Generator,
-    R: int,
-    dim: int,
-    reduction: str,
-    sigma: float,
-    dtype: str,
-    spherical: bool,
-    kmeans_iters: int,
-    label: str = "ecos-coverage",
-    kmeans_max_points: int = 0,
-) -> Coverage:
-    """Steps 0-3 of ECOS: reduce, cluster the pool into R centroids, ask the device for noisy counts.
+def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, rng: np.random.Generator,
+                   sigma: float) -> Coverage:
+    """Steps 0-3 of ECOS with ``sampler``'s parameters: reduce, cluster the pool into R centroids, ask for noisy counts.
 
+    ``sigma`` is the noise the device adds (``sampler.noise_sigma`` at the run's delta).
     Randomness is drawn from ``rng`` in a fixed order (projection seed, then k-means
     seed), so a sampler built on it stays deterministic per seed. ``kmeans_max_points``
     > 0 trains k-means on that many uniformly drawn points (from the k-means seed) and
     still assigns every point; 0 trains on all of them.
     """
+    reduction, dim = sampler.reduction, sampler.dim
     times: dict[str, float] = {}
     t = time.perf_counter()
     n, d = cloud.features.shape
-    R = min(R, n)
+    R = min(sampler.R, n)
     msg: Message = {"reduction": reduction}
     if reduction == "random":
         seed = int(rng.integers(2**31))
@@ -138,13 +129,13 @@ def noisy_coverage(
     times["reduce"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    centroids, assign = kmeans(x, R, seed=int(rng.integers(2**31)), niter=kmeans_iters, spherical=spherical,
-                               max_points=kmeans_max_points)
+    centroids, assign = kmeans(x, R, seed=int(rng.integers(2**31)), niter=sampler.kmeans_iters,
+                               spherical=sampler.spherical, max_points=sampler.kmeans_max_points)
     times["kmeans"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    msg.update(centroids=centroids.astype(dtype), sigma=sigma)
-    reply = device.call(coverage_program, msg, phase="select", label=label)
+    msg.update(centroids=centroids.astype(sampler.dtype), sigma=sigma)
+    reply = device.call(coverage_program, msg, phase=SELECT, label=f"{sampler.name}-coverage")
     times["device"] = time.perf_counter() - t
     reduction_fields = {k: v for k, v in msg.items() if k not in ("centroids", "sigma")}
     return Coverage(x, centroids, assign, reply["scores"].astype(np.float64), times, reduction_fields)
@@ -221,9 +212,7 @@ class CoverageSampler(Sampler):
         )
 
     def coverage(self, cloud: CloudView, device: Device, rng: np.random.Generator, sigma: float) -> Coverage:
-        return noisy_coverage(cloud, device, rng, self.R, self.dim, self.reduction, sigma, self.dtype,
-                              self.spherical, self.kmeans_iters, label=f"{self.name}-coverage",
-                              kmeans_max_points=self.kmeans_max_points)
+        return noisy_coverage(self, cloud, device, rng, sigma)
 
     def audit_mechanism(self, delta: float = DEFAULT_DELTA) -> AuditMechanism:
         """One coverage release (``proxybench audit``) on a device set D and its worst-case neighbour D'.
