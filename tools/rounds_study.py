@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from proxybench import Cache, RunSpec
-from proxybench.harness import RunSession
-from proxybench.leaderboard import to_markdown
-from proxybench.privacy import epsilon
+from proxybench.privacy.accounting import epsilon
+from proxybench.results.render import to_markdown
+from proxybench.run.session import RunSession
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 VARIANTS = [("ecos", {})] + [("ecos-rounds", {"rounds": k}) for k in (2, 3)] + [
@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epsilons", type=float, nargs="+", default=[0.3, 1.0, 3.0])
     ap.add_argument("--budget", type=int, default=1000)
+    ap.add_argument("--tau", type=float, default=0.0,
+                    help="tau of every variant: a cluster counts (and is refined) only when its noisy count >= tau * sigma")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     cache = Cache()
@@ -40,7 +42,8 @@ def main() -> None:
             for seed in args.seeds:
                 for dom in DOMAINS:
                     spec = RunSpec(sampler=sampler, client_domain=dom, seed=seed, budget=args.budget,
-                                   sampler_params={**params, "target_epsilon": eps}, task="outsource")
+                                   sampler_params={**params, "tau": args.tau, "target_epsilon": eps},
+                                   task="outsource")
                     with RunSession(spec.resolved(), cache) as session:
                         sel = session.select()
                     shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
@@ -57,7 +60,8 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
     text = (f"In-domain share of the selection at budget {args.budget} per client domain (mean over seeds "
-            f"{args.seeds}), at equal total epsilon (delta 1e-5); selection bytes and rounds run, averaged.\n\n"
+            f"{args.seeds}), at equal total epsilon (delta 1e-5), tau = {args.tau:g}; selection bytes and rounds run, "
+            "averaged.\n\n"
             + to_markdown(pd.DataFrame(rows), index=False) + "\n")
     print(text)
     if args.out:

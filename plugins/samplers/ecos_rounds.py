@@ -36,6 +36,7 @@ import numpy as np
 
 from proxybench import (
     DEFAULT_DELTA,
+    SELECT,
     AuditMechanism,
     CallMeter,
     CloudView,
@@ -151,7 +152,7 @@ class EcosRounds(Ecos):
             ask = np.flatnonzero(refined)
             msg = {**cov.reduction, "centroids": new.centroids[ask].astype(self.dtype), "radius": radius[ask],
                    "sigma": sigmas[k]}
-            scores = device.call(self.round_program, msg, phase="select",
+            scores = device.call(self.round_program, msg, phase=SELECT,
                                  label=f"{self.name}-round{k + 1}")["scores"].astype(np.float64)
             new.weights[ask] = coverage_weights(scores, self.tau, sigmas[k])
             moved = total_variation(np.bincount(new.parent, new.weights, len(level.centroids)), level.weights)

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from proxybench import Cache, RunSpec
-from proxybench.features import PoolData, build_extractor
-from proxybench.training import to_tensor
+from proxybench.contract.weights import PoolData, build_extractor
+from proxybench.ml.training import to_tensor
 
 from .conftest import best_seconds, sizes
 

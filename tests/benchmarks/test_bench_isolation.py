@@ -13,8 +13,8 @@ import numpy as np
 
 from proxybench import Cache, Device, Extractor, RunSpec, create_backbone
 from proxybench.harness import Children, Relay, local_device
-from proxybench.link import deserialize, serialize
-from proxybench.runner import run
+from proxybench.run.runner import run
+from proxybench.wire.link import deserialize, serialize
 
 from ..conftest import TINY_RUN, make_context
 from .conftest import best_seconds, sizes

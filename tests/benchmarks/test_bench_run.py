@@ -8,7 +8,7 @@ tests' TINY_RUN spec; full: the default RunSpec. The stages (record["timings"]) 
 from __future__ import annotations
 
 from proxybench import Cache, RunSpec
-from proxybench.runner import run
+from proxybench.run.runner import run
 
 from ..conftest import TINY_RUN
 from .conftest import sizes
