@@ -115,3 +115,27 @@ def test_scoring_the_test_set_during_selection_is_a_device_use_and_references_ar
     relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
                    "payload": np.zeros(4, np.uint8)})
     assert relay.scoring_calls == 1 and relay.calls["task"] == 0
+
+
+def test_a_device_that_serves_on_its_own_gives_the_same_run(tmp_path):
+    """``proxybench device serve`` in its own process, reached with --device-address, as a real device would be."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "proxybench.cli", "device", "serve", "--port", str(port),
+                               "--sessions", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in server.stdout.readline()  # up before the harness connects, however slow the machine
+        spec = RunSpec(sampler="ecos", sampler_params={"R": 10}, **SPEC)
+        served, _ = run(spec, tmp_path / "served", device_address=f"127.0.0.1:{port}")
+        assert server.wait(timeout=60) == 0  # one session, then it stops
+    finally:
+        server.kill()
+    local, _ = run(spec, tmp_path / "local")
+    assert served["harness"] == {"cloud": "process", "device": "remote", "transport": "tcp"}
+    assert served["selection"]["indices_hash"] == local["selection"]["indices_hash"]
+    assert served["ledger"] == local["ledger"] and served["metrics"] == local["metrics"]

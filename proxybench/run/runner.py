@@ -101,7 +101,7 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
             "sampler_kind": derived_kind(session.oracle, relay.calls[SELECT] > 0, select["epsilon"]),
             "sampler_kind_declared": declared,
             "harness": {"cloud": session.isolation, "device": "remote" if device_address else session.isolation,
-                        "transport": session.transport},
+                        "transport": "tcp" if device_address else session.transport},
             "timings": dict(timings),
         }
 
