@@ -55,6 +55,18 @@ def test_failed_run_is_recorded(tmp_path):
     assert rec["status"] == "failed" and "budget 5000" in rec["error"] and rec["traceback"]
 
 
+def test_mixed_domain_client_run_records_its_shares(tmp_path):
+    spec = RunSpec(sampler="oracle-domain", client_domain="street:0.7,photo:0.3", **TINY_RUN)
+    record, _ = run(spec, tmp_path)
+    sel = record["selection"]
+    assert sel["client_domain_shares"]["street"] == pytest.approx(0.7, abs=0.05)
+    assert sel["domain_shares"]["street"] == pytest.approx(0.7, abs=0.02)
+    assert sel["domain_shares"]["photo"] == pytest.approx(0.3, abs=0.02)
+    assert sel["in_domain_share"] == pytest.approx(1.0)
+    with pytest.raises(ProxybenchError, match="sum to 1.1"):
+        RunSpec(client_domain="street:0.8,photo:0.3", **TINY_RUN).validate()
+
+
 def test_cli_run_prints_summary_and_record_path(tmp_path, capsys):
     assert main(["run", "--sampler", "ecos", "--client-domain", "photo", "--param", "R=10", "--budget", "60",
                  "--results-dir", str(tmp_path), *TINY_ARGS]) == 0

@@ -25,8 +25,9 @@ def test_no_original_is_shared_between_client_pool_and_test(data, domain):
     assert not groups["client"] & groups["test"]
     assert not groups["pool"] & groups["test"]
     assert not data.is_test[sc.pool_idx].any()
-    assert (data.domains[sc.client_train_idx] == sc.client_domain_id).all()
-    assert (data.domains[sc.client_test_idx] == sc.client_domain_id).all() and data.is_test[sc.client_test_idx].all()
+    (dom,) = sc.client_domain_ids
+    assert (data.domains[sc.client_train_idx] == dom).all()
+    assert (data.domains[sc.client_test_idx] == dom).all() and data.is_test[sc.client_test_idx].all()
 
 
 def test_pool_holds_remainder_distractors_and_other_domains(data):
@@ -35,7 +36,57 @@ def test_pool_holds_remainder_distractors_and_other_domains(data):
     assert doms == set(range(len(data.domain_names)))
     assert 0 < sc.in_domain_share(np.arange(len(sc.pool_idx))) < 0.2
     excluded = make_scenario(data, "photo", 0.5, seed=0, pool_has_client_domain=False)
-    assert sc.client_domain_id not in set(data.domains[excluded.pool_idx].tolist())
+    assert int(sc.client_domain_ids[0]) not in set(data.domains[excluded.pool_idx].tolist())
+
+
+@pytest.mark.parametrize("mix, shares", [("street+photo", {"street": 0.5, "photo": 0.5}),
+                                         ("street:0.7,photo:0.3", {"street": 0.7, "photo": 0.3}),
+                                         ("printed+thick+photo", {"printed": 1 / 3, "thick": 1 / 3, "photo": 1 / 3})])
+def test_mixed_client_keeps_groups_disjoint_and_its_shares(data, mix, shares):
+    sc = make_scenario(data, mix, 0.5, seed=2)
+    # (domain, group) pairs: no original crosses between device train, device test and pool
+    pairs = {name: set(zip(data.domains[idx].tolist(), data.groups[idx].tolist(), strict=True)) for name, idx in
+             [("client", sc.client_train_idx), ("pool", sc.pool_idx), ("test", sc.client_test_idx)]}
+    assert not pairs["client"] & pairs["pool"] and not pairs["client"] & pairs["test"]
+    assert not pairs["pool"] & pairs["test"]
+    assert not data.is_test[sc.pool_idx].any() and data.is_test[sc.client_test_idx].all()
+    names = [data.domain_names[d] for d in data.domains[sc.client_train_idx]]
+    assert set(names) == set(shares)
+    groups_per_domain = np.mean([len(np.unique(data.groups[(data.domains == data.domain_names.index(n)) & ~data.is_test]))
+                                 for n in shares])
+    n_groups = len(pairs["client"])
+    assert n_groups == round(0.5 * groups_per_domain)  # as many groups as a single-domain client
+    test_shares = sc.client_shares(sc.client_test_idx)
+    for name, want in shares.items():  # within rounding: one group of the device's, one image of its test set
+        group_share = sum(1 for d, _ in pairs["client"] if data.domain_names[d] == name) / n_groups
+        assert abs(group_share - want) <= 1.0 / n_groups
+        assert abs(test_shares[name] - want) <= 1.0 / len(sc.client_test_idx)
+    excluded = make_scenario(data, mix, 0.5, seed=2, pool_has_client_domain=False)
+    assert not np.isin(data.domains[excluded.pool_idx], sc.client_domain_ids).any()
+    assert np.array_equal(excluded.client_train_idx, sc.client_train_idx)
+
+
+def test_mixture_shares_are_counted_over_every_client_domain(data):
+    sc = make_scenario(data, "street+photo", 0.5, seed=0)
+    pool_dom = sc.pool_client_domain
+    street, photo = np.flatnonzero(pool_dom == 0)[:30], np.flatnonzero(pool_dom == 1)[:10]
+    other = np.flatnonzero(pool_dom == -1)[:10]
+    picks = np.concatenate([street, photo, other])
+    assert sc.in_domain_share(picks) == pytest.approx(0.8)
+    shares = sc.domain_shares(picks)
+    assert shares["street"] == 0.6 and shares["photo"] == 0.2 and sum(shares.values()) == pytest.approx(1.0)
+    assert set(shares) == set(data.domain_names)
+
+
+def test_single_domain_split_is_unchanged_by_mixture_support(data):
+    """A one-domain client is cut as before mixtures existed (the committed leaderboards' splits)."""
+    sc = make_scenario(data, "street", 0.5, seed=1)
+    dom = data.domain_names.index("street")
+    groups = np.unique(data.groups[(data.domains == dom) & ~data.is_test])
+    chosen = np.random.default_rng([1, dom, 7919]).permutation(groups)[: round(0.5 * len(groups))]
+    want = np.flatnonzero(np.isin(data.groups, chosen) & (data.domains == dom) & ~data.is_test)
+    assert np.array_equal(sc.client_train_idx, want)
+    assert np.array_equal(sc.client_test_idx, np.flatnonzero((data.domains == dom) & data.is_test))
 
 
 def test_client_fraction_and_seed(data):
@@ -53,6 +104,12 @@ def test_bad_inputs(data):
         make_scenario(data, "streets", 0.5, 0)
     with pytest.raises(ProxybenchError, match="client_fraction"):
         make_scenario(data, "street", 1.5, 0)
+    with pytest.raises(ProxybenchError, match="unknown client domain 'streets'"):
+        make_scenario(data, "photo+streets", 0.5, 0)
+    with pytest.raises(ProxybenchError, match="sum to 0.9, not 1"):
+        make_scenario(data, "street:0.6,photo:0.3", 0.5, 0)
+    with pytest.raises(ProxybenchError, match="'photo' more than once"):
+        make_scenario(data, "photo+street+photo", 0.5, 0)
 
 
 def test_dataset_cache_is_bit_identical_and_repairs_corruption(tmp_path):

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=defaults.task, help="task name (proxybench list tasks)")
     p.add_argument("--dataset", default=defaults.dataset, help="dataset name (proxybench list datasets)")
     p.add_argument("--client-domain", default=defaults.client_domain,
-                   help="the domain the device's private data comes from")
+                   help="the domain the device's private data comes from, or a mixture of domains: "
+                        "street+photo (equal shares) or street:0.7,photo:0.3 (shares summing to 1)")
     p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
     p.add_argument("--weights", default=defaults.weights,
                    help="phi's weight source: lite0, random, cloud, hub or file:PATH (proxybench list weights)")

@@ -24,9 +24,11 @@ PrivacyKind = Literal["client-free", "private", "privacy-free", "oracle"]
 class CloudView:
     """Everything a sampler may look at on the cloud: never device data, never pool domain ids.
 
-    ``labels`` is None when the task keeps the pool unlabeled. ``oracle_in_domain`` is
+    ``labels`` is None when the task keeps the pool unlabeled. The ``oracle_*`` fields are
     filled only for samplers that declare themselves oracles (and the run is then marked
-    as an oracle). ``delta`` is the run's delta: calibrate noise to a target epsilon at it.
+    as an oracle): ``oracle_in_domain`` marks the pool points of any client domain,
+    ``oracle_client_domain`` gives each point's position in the client's mixture (-1
+    outside it) and ``oracle_shares`` the mixture's shares. ``delta`` is the run's delta: calibrate noise to a target epsilon at it.
     The view lives in the cloud process, whose memory holds pool rows only.
     """
 
@@ -35,6 +37,8 @@ class CloudView:
     labels: np.ndarray | None
     extractor: Extractor
     oracle_in_domain: np.ndarray | None = None
+    oracle_client_domain: np.ndarray | None = None
+    oracle_shares: tuple[float, ...] | None = None
     delta: float = DEFAULT_DELTA
 
     @property

@@ -57,10 +57,12 @@ class CloudSide:
 
     def select(self) -> np.ndarray:
         s = self.setup
-        oracle = s["oracle_in_domain"]
+        oracle = s["oracle_client_domain"] if isinstance(s["oracle_client_domain"], np.ndarray) else None
         cloud = CloudView(features=self.pool_features, images=self.pool_images,
                           labels=s["pool_labels"] if isinstance(s["pool_labels"], np.ndarray) else None,
-                          extractor=self.extractor, oracle_in_domain=oracle if isinstance(oracle, np.ndarray) else None,
+                          extractor=self.extractor, oracle_in_domain=None if oracle is None else oracle >= 0,
+                          oracle_client_domain=oracle,
+                          oracle_shares=None if oracle is None else tuple(float(w) for w in s["oracle_shares"]),
                           delta=float(s["delta"]))
         rng = np.random.default_rng([int(s["seed"]), STREAM_SAMPLER])
         selection = run_sampler(self.sampler, cloud, self.device, int(s["budget"]), rng)

@@ -1,33 +1,40 @@
-"""A scenario: one client domain's device data and the cloud's open-source pool, cut from a dataset.
+"""A scenario: the device's data and the cloud's open-source pool, cut from a dataset.
 
-The client gets ``client_fraction`` of its domain's training *groups* (originals, so
-no augmentation of a client image sits in the pool) and its domain's test split as
-held-out test data. The pool gets everything else that is training data: the
-client domain's remainder (unless excluded), every other domain, the distractors.
+The device's domain is one domain or a mixture (``street+photo``, ``street:0.7,photo:0.3``;
+``client_mix``). Its training data are whole *groups* (originals, so no augmentation of
+a client image sits in the pool): ``client_fraction`` of one domain's groups, or, for a
+mixture, as many groups as a single-domain client of the mean domain size would hold,
+split over the domains by their shares. Its test data are its domain's test split, or
+the same mixture of the domains' test splits (as large as the shares allow). The pool
+gets everything else that is training data: the client domains' remainders (unless
+excluded), every other domain, the distractors.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..contract.images import ImageData, ImageRows
-from ..util.errors import ProxybenchError, unknown_name
+from ..ml.geometry import largest_remainder
+from ..util.errors import ProxybenchError
+from .client_mix import ClientMix, parse_client_domain
 
 
 @dataclass
 class Scenario:
     data: ImageData
-    client_domain: str
+    client_domain: str  # as the run names it: one domain or a mixture
     pool_idx: np.ndarray  # indices into data, sorted
     client_train_idx: np.ndarray
     client_test_idx: np.ndarray
     key: dict  # identifies the split, for caching pool-dependent artefacts
+    mix: ClientMix = field(default_factory=lambda: ClientMix(()))
 
     @property
-    def client_domain_id(self) -> int:
-        return self.data.domain_names.index(self.client_domain)
+    def client_domain_ids(self) -> np.ndarray:
+        return np.array([self.data.domain_names.index(n) for n in self.mix.names], dtype=np.int64)
 
     @property
     def pool_images(self) -> ImageRows:
@@ -43,10 +50,65 @@ class Scenario:
         """Ground truth for analysis only; samplers never see it."""
         return self.data.domains[self.pool_idx]
 
+    @property
+    def pool_client_domain(self) -> np.ndarray:
+        """Per pool point: the position of its domain in the mixture, -1 outside the client's domains."""
+        out = np.full(len(self.pool_idx), -1, dtype=np.int64)
+        for k, dom in enumerate(self.client_domain_ids):
+            out[self.pool_domains == dom] = k
+        return out
+
     def in_domain_share(self, selected_pool_positions: np.ndarray) -> float:
+        """Share of the picks from any of the client's domains."""
         if len(selected_pool_positions) == 0:
             return 0.0
-        return float((self.pool_domains[selected_pool_positions] == self.client_domain_id).mean())
+        return float(np.isin(self.pool_domains[selected_pool_positions], self.client_domain_ids).mean())
+
+    def domain_shares(self, selected_pool_positions: np.ndarray) -> dict[str, float]:
+        """Share of the picks from each of the dataset's domains (all of them, 0 included)."""
+        n = max(1, len(selected_pool_positions))
+        counts = np.bincount(self.pool_domains[selected_pool_positions], minlength=len(self.data.domain_names))
+        return {name: round(float(c) / n, 4) for name, c in zip(self.data.domain_names, counts, strict=True)}
+
+    def client_shares(self, data_idx: np.ndarray) -> dict[str, float]:
+        """Each client domain's share of the device rows ``data_idx`` (train or test)."""
+        doms = self.data.domains[data_idx]
+        n = max(1, len(data_idx))
+        return {name: round(float((doms == d).sum()) / n, 4)
+                for name, d in zip(self.mix.names, self.client_domain_ids, strict=True)}
+
+
+def _client_train_groups(data: ImageData, mix: ClientMix, client_fraction: float, seed: int) -> list[np.ndarray]:
+    """The group ids the device holds in each client domain: a seeded draw of whole groups."""
+    ids = [data.domain_names.index(n) for n in mix.names]
+    groups = [np.unique(data.groups[(data.domains == d) & ~data.is_test]) for d in ids]
+    if mix.is_single:
+        wanted = np.array([max(1, int(round(client_fraction * len(groups[0]))))])
+    else:
+        total = max(len(ids), int(round(client_fraction * np.mean([len(g) for g in groups]))))
+        wanted = largest_remainder(np.array(mix.weights), total, np.array([len(g) for g in groups]))
+    picked = []
+    for d, g, k in zip(ids, groups, wanted, strict=True):
+        rng = np.random.default_rng([seed, d, 7919])
+        picked.append(rng.permutation(g)[: max(1, int(k))])
+    return picked
+
+
+def _client_test(data: ImageData, mix: ClientMix, seed: int) -> np.ndarray:
+    """The device's test rows: its domain's test split, or the mixture's shares of the splits, as large as they allow."""
+    ids = [data.domain_names.index(n) for n in mix.names]
+    splits = [np.flatnonzero((data.domains == d) & data.is_test) for d in ids]
+    for name, split in zip(mix.names, splits, strict=True):
+        if len(split) == 0:
+            raise ProxybenchError(f"client domain {name!r} has no test images")
+    if mix.is_single:
+        return splits[0]
+    total = int(min(len(s) / w for s, w in zip(splits, mix.weights, strict=True)))
+    sizes = largest_remainder(np.array(mix.weights), total, np.array([len(s) for s in splits]))
+    return np.sort(np.concatenate([
+        np.random.default_rng([seed, d, 104729]).choice(s, size=int(k), replace=False)
+        for d, s, k in zip(ids, splits, sizes, strict=True)
+    ]))
 
 
 def make_scenario(
@@ -57,25 +119,18 @@ def make_scenario(
     pool_has_client_domain: bool = True,
     data_key: dict | None = None,
 ) -> Scenario:
-    if client_domain not in data.client_domains:
-        raise unknown_name("client domain", client_domain, data.client_domains)
+    mix = parse_client_domain(client_domain, data.client_domains)
     if not 0.0 < client_fraction <= 1.0:
         raise ProxybenchError(f"client_fraction must be in (0, 1], got {client_fraction}")
-    dom = data.domain_names.index(client_domain)
-    in_dom_train = np.flatnonzero((data.domains == dom) & ~data.is_test)
-    groups = np.unique(data.groups[in_dom_train])
-    rng = np.random.default_rng([seed, dom, 7919])
-    n_client_groups = max(1, int(round(client_fraction * len(groups))))
-    client_groups = rng.permutation(groups)[:n_client_groups]
-    is_client = np.isin(data.groups, client_groups) & (data.domains == dom) & ~data.is_test
-    client_train = np.flatnonzero(is_client)
-    client_test = np.flatnonzero((data.domains == dom) & data.is_test)
+    client_ids = [data.domain_names.index(n) for n in mix.names]
+    in_client_domains = np.isin(data.domains, client_ids)
+    is_client = np.zeros(len(data.domains), dtype=bool)
+    for d, groups in zip(client_ids, _client_train_groups(data, mix, client_fraction, seed), strict=True):
+        is_client |= np.isin(data.groups, groups) & (data.domains == d) & ~data.is_test
+    client_test = _client_test(data, mix, seed)
     pool_mask = ~data.is_test & ~is_client
     if not pool_has_client_domain:
-        pool_mask &= data.domains != dom
-    pool = np.flatnonzero(pool_mask)
-    if len(client_test) == 0:
-        raise ProxybenchError(f"client domain {client_domain!r} has no test images")
+        pool_mask &= ~in_client_domains
     key = {
         "data": data_key,
         "client_domain": client_domain,
@@ -83,4 +138,4 @@ def make_scenario(
         "seed": seed,
         "pool_has_client_domain": pool_has_client_domain,
     }
-    return Scenario(data, client_domain, pool, client_train, client_test, key)
+    return Scenario(data, client_domain, np.flatnonzero(pool_mask), np.flatnonzero(is_client), client_test, key, mix)

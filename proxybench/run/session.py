@@ -138,7 +138,8 @@ class RunSession:
             "num_classes": len(data.class_names), "pool_dir": str(self.pool_dir),
             "pool_key": json.dumps(scenario.key), "cache_root": str(cache.root),
             "pool_labels": scenario.pool_labels if self.task_cls.pool_labels_visible else None,
-            "oracle_in_domain": (scenario.pool_domains == scenario.client_domain_id) if oracle else None,
+            "oracle_client_domain": scenario.pool_client_domain if oracle else None,
+            "oracle_shares": np.array(scenario.mix.weights) if oracle else None,
         }))
 
     def _cloud_pool(self) -> Path:
@@ -234,6 +235,8 @@ def scenario_truth(scenario: Scenario, chosen: np.ndarray) -> dict[str, Any]:
     return {
         "size": int(len(chosen)),
         "in_domain_share": scenario.in_domain_share(chosen),
+        "domain_shares": scenario.domain_shares(chosen),
+        "client_domain_shares": scenario.client_shares(scenario.client_train_idx),
         "outside_label_space_share": float((scenario.pool_labels[chosen] == OUTSIDE_LABEL_SPACE).mean()),
         "pool_size": int(len(scenario.pool_idx)),
         "pool_in_domain_share": scenario.in_domain_share(np.arange(len(scenario.pool_idx))),

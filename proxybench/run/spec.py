@@ -9,7 +9,8 @@ from typing import Any
 from ..contract.registry import registry
 from ..contract.weights import parse_weights
 from ..util.cache import canonical_hash
-from ..util.errors import ProxybenchError, unknown_name
+from ..util.errors import ProxybenchError
+from .client_mix import parse_client_domain
 
 #: Bump when a RunSpec field is added or its meaning changes.
 SPEC_VERSION = 1
@@ -27,7 +28,7 @@ class RunSpec:
     sampler: str = "ecos"
     task: str = "autolabel"
     dataset: str = "digits"
-    client_domain: str = "street"
+    client_domain: str = "street"  # one domain, or a mixture: "street+photo", "street:0.7,photo:0.3"
     backbone: str = "tf_efficientnet_lite0"
     weights: str = "lite0"
     feature_layer: int = 3  # pooled stage-3 output: chosen by measurement (docs/calibration-extractor.md)
@@ -67,8 +68,7 @@ class RunSpec:
         """
         spec = self.resolved()
         allowed = registry().create("dataset", spec.dataset, **spec.dataset_params).client_domains()
-        if allowed is not None and spec.client_domain not in allowed:
-            raise unknown_name("client domain", spec.client_domain, allowed)
+        parse_client_domain(spec.client_domain, allowed)
         return spec
 
     def _memo(self) -> tuple[str, RunSpec, str]:
