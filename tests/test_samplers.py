@@ -27,7 +27,7 @@ from .conftest import FixedExtractor, gaussian_mixture, make_device
 
 SAMPLERS = [
     "random", "random-balanced", "kcenter", "herding", "kmeans-nearest",
-    "ecos", "dsir", "cluster-filter", "upload-features", "upload-raw", "oracle-domain",
+    "ecos", "dsir", "cluster-filter", "upload-features", "upload-raw", "oracle-domain", "dp-mean", "mean-nearest",
 ]
 COVERAGE_SAMPLERS = ("ecos", "dsir", "cluster-filter")
 
@@ -86,6 +86,8 @@ COVERAGE = {"R": 40, "dim": 16, "reduction": "random", "sigma": 2.0}
     ("dsir", COVERAGE, 0.8, 1.0),
     ("cluster-filter", {**COVERAGE, "tau": 2.0}, 0.6, 1.0),
     ("upload-features", {}, 0.95, 1.0),
+    ("mean-nearest", {}, 0.95, 1.0),
+    ("dp-mean", {}, 0.95, 1.0),
     ("cluster-filter", COVERAGE, 0.13, 0.4),
     ("random", {}, 0.0, 0.3),
     ("kcenter", {}, 0.0, 0.3),
@@ -223,6 +225,19 @@ def test_oracle_domain_fills_beyond_the_client_domain_with_all_of_it():
     assert in_domain[sel.indices].all() and sel.info["filled"] == 0
     sel = run_sampler(create_sampler("oracle-domain"), cloud, make_device(x[:5]), 25, np.random.default_rng(0))
     assert set(np.flatnonzero(in_domain)) <= set(sel.indices.tolist()) and sel.info["filled"] == 15
+
+
+def test_oracle_domain_splits_the_budget_by_a_mixed_clients_shares():
+    x, comp = gaussian_mixture(40, 4, 4, 0)
+    mixture = np.where(comp == 1, 0, np.where(comp == 3, 1, -1))  # client domains: component 1 (0.7), 3 (0.3)
+    cloud = CloudView(features=x, images=np.zeros((len(x), 4, 4, 3), np.uint8), labels=None,
+                      extractor=FixedExtractor(x), oracle_in_domain=mixture >= 0, oracle_client_domain=mixture,
+                      oracle_shares=(0.7, 0.3))
+    sel = run_sampler(create_sampler("oracle-domain"), cloud, make_device(x[:5]), 30, np.random.default_rng(0))
+    assert (comp[sel.indices] == 1).sum() == 21 and (comp[sel.indices] == 3).sum() == 9
+    # a domain with too few pool points passes the rest of its quota on
+    sel = run_sampler(create_sampler("oracle-domain"), cloud, make_device(x[:5]), 70, np.random.default_rng(0))
+    assert (comp[sel.indices] == 1).sum() == 40 and (comp[sel.indices] == 3).sum() == 30
 
 
 def test_herding_matches_brute_force_mean_matching():
