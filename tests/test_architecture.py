@@ -14,7 +14,7 @@ CORE = ROOT / "proxybench"
 PLUGINS = ROOT / "plugins"
 
 #: The core's layers, lowest first (docs/architecture.md): a module may import its own layer and those below it.
-LAYERS = ("util", "privacy", "ml", "wire", "contract", "results", "harness", "run", "audit", "cli")
+LAYERS = ("util", "privacy", "ml", "wire", "contract", "results", "harness", "run", "audit", "testing", "cli")
 #: Old module paths kept importable for callers not yet moved; like the public face, nothing in a layer imports them.
 OLD_PATHS = ("features", "link", "runner", "training")
 MAX_LINES = 400

@@ -12,6 +12,7 @@ from ..run.spec import RunSpec
 from ..util.cache import default_cache_dir
 from ..util.errors import ProxybenchError
 from .audit import add_audit_command
+from .new import add_new_command
 from .plugins import cmd_datasets_info, cmd_list, cmd_plugins
 from .results import (
     EPILOG_RESULTS,
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     add_audit_command(sub)
+    add_new_command(sub)
     return parser
 
 

@@ -1,0 +1,120 @@
+"""A tiny scenario for plugin tests: a pool, a client and a public phi, built in a moment, with a counted device.
+
+The pool has three domains of 32x32 images (the client's, another, and distractors outside
+the label space); phi is a small seeded network wrapped in the real ``Extractor``, so pool
+and client features come from the same public extractor as in a run. The device is the real
+device runtime behind the harness's counting relay, in this process (``local_device``): same
+bytes, same programs by reference, same meter; only the process boundary is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..contract.images import OUTSIDE_LABEL_SPACE, ImageRows
+from ..contract.sampler import CloudView
+from ..harness.local import local_device
+from ..harness.relay import Relay
+from ..ml.extractor import Extractor
+from ..privacy.accounting import DEFAULT_DELTA
+from ..wire.device import Device
+from ..wire.phases import SELECT, Phase
+from ..wire.runtime import DeviceContext
+
+NUM_CLASSES = 4
+IMAGE_SIZE = 32
+#: pool images per domain; the client's domain is 0, domain 2 lies outside the label space
+POOL_PER_DOMAIN = 80
+CLIENT_TRAIN, CLIENT_TEST = 60, 40
+
+
+def _images(domain: int, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Class = where a bright block sits; domain = the paper's colour and the noise level."""
+    paper = np.array([[40, 40, 90], [200, 190, 150], [90, 160, 60]][domain], np.float64)
+    out = paper + rng.normal(0, 12 + 8 * domain, (len(labels), IMAGE_SIZE, IMAGE_SIZE, 3))
+    for i, label in enumerate(labels):
+        row, col = 4 + 12 * (max(label, 0) // 2), 4 + 12 * (max(label, 0) % 2)
+        out[i, row : row + 12, col : col + 12] = 255 - paper if label >= 0 else paper[::-1]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def tiny_phi(dim: int = 16, seed: int = 0) -> Extractor:
+    """A seeded public extractor (pooling, one linear layer): the real ``Extractor`` class, tiny."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, dim), nn.Tanh())
+    return Extractor(model, IMAGE_SIZE, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), key={"backbone": "tiny-phi", "seed": seed})
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False  # as in a run, where the cloud's pool is a read-only memory map
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class TinyScenario:
+    """Pool rows for the cloud, client rows for the device, and phi; ``cloud_view`` and ``connect`` make the two sides."""
+
+    pool_images: np.ndarray
+    pool_labels: np.ndarray
+    pool_domains: np.ndarray  # ground truth: for oracle samplers and for checks, never for a sampler
+    pool_features: np.ndarray
+    client_images: np.ndarray
+    client_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    phi: Extractor
+    num_classes: int = NUM_CLASSES
+
+    @property
+    def pool_size(self) -> int:
+        return len(self.pool_images)
+
+    def cloud_view(self, labels: bool = False, oracle: bool = False, delta: float = DEFAULT_DELTA) -> CloudView:
+        """What a sampler sees: pool labels only if ``labels`` (the task shows them), ground truth only for oracles."""
+        return CloudView(features=self.pool_features, images=ImageRows(self.pool_images, np.arange(self.pool_size)),
+                         labels=self.pool_labels if labels else None, extractor=self.phi,
+                         oracle_in_domain=self.pool_domains == 0 if oracle else None, delta=delta)
+
+    def device_context(self, seed: int = 0, labels: bool = False) -> DeviceContext:
+        """The device's private side: its own copy of the client rows, phi, and its own noise from ``seed``."""
+        return DeviceContext(self.client_images.copy(), self.client_labels.copy() if labels else None,
+                             self.test_images.copy(), self.test_labels.copy(), self.phi, np.random.default_rng(seed))
+
+    def connect(self, seed: int = 0, labels: bool = False, stage: Phase = SELECT) -> DeviceLink:
+        """A device over a fresh context, behind a counting relay (``.relay.ledger``, ``.relay.calls``)."""
+        device, relay = local_device(self.device_context(seed, labels), stage=stage)
+        return DeviceLink(device, relay)
+
+
+@dataclass
+class DeviceLink:
+    """The cloud's device handle and the relay that counted what crossed."""
+
+    device: Device
+    relay: Relay
+
+
+@functools.lru_cache(maxsize=4)
+def tiny_scenario(seed: int = 0) -> TinyScenario:
+    """The tiny scenario of ``seed`` (built once per process; its arrays are read-only)."""
+    rng = np.random.default_rng(seed)
+    per_class = POOL_PER_DOMAIN // NUM_CLASSES
+    pool_labels = np.concatenate([np.repeat(np.arange(NUM_CLASSES), per_class)] * 2
+                                 + [np.full(POOL_PER_DOMAIN, OUTSIDE_LABEL_SPACE)])
+    pool_domains = np.repeat(np.arange(3), POOL_PER_DOMAIN)
+    pool_images = np.concatenate([_images(d, pool_labels[pool_domains == d], rng) for d in range(3)])
+    client_labels = np.arange(CLIENT_TRAIN) % NUM_CLASSES
+    test_labels = np.arange(CLIENT_TEST) % NUM_CLASSES
+    phi = tiny_phi(seed=seed)
+    pool_features = phi.extract(pool_images, desc="tiny pool")
+    return TinyScenario(
+        pool_images=_readonly(pool_images), pool_labels=_readonly(pool_labels.astype(np.int64)),
+        pool_domains=_readonly(pool_domains), pool_features=_readonly(pool_features),
+        client_images=_readonly(_images(0, client_labels, rng)), client_labels=_readonly(client_labels),
+        test_images=_readonly(_images(0, test_labels, rng)), test_labels=_readonly(test_labels), phi=phi)
