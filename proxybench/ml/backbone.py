@@ -23,5 +23,10 @@ def state_dict_bytes(model: nn.Module) -> bytes:
     return buf.getvalue()
 
 
+def install_footprint(model: nn.Module) -> dict[str, int]:
+    """What a device must hold to run ``model``: its parameter count and the bytes of its state dict (as it is sent)."""
+    return {"params": sum(p.numel() for p in model.parameters()), "install_bytes": len(state_dict_bytes(model))}
+
+
 def load_state_dict_bytes(model: nn.Module, data: bytes) -> None:
     model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))

@@ -46,6 +46,14 @@ COSTS = (
     ("epsilon_select", "ε select", "min"),
     ("epsilon", "ε total", "min"),
 )
+#: phi's cost to the device, shown where a task's tables differ in phi (one phi per table, so never highlighted).
+PHI_COSTS = (
+    ("phi_flops_per_image", "phi FLOPs/image", "min"),
+    ("phi_params", "phi params", "min"),
+    ("phi_install_bytes", "phi install bytes", "min"),
+)
+#: Spec fields that make phi.
+PHI_FIELDS = ("backbone", "weights", "feature_layer")
 #: Paired accuracy columns: header -> how the reference row is chosen (its label, or None).
 VS_RANDOM = "Δ acc vs random"
 VS_PRIVATE = "Δ acc vs best private"
@@ -134,6 +142,7 @@ class Board:
     best: dict[str, set[str]]  # column -> row labels highlighted
     references: dict[str, str] = field(default_factory=dict)  # paired column -> its reference row
     audit: bool = False  # whether the table has the audit column
+    costs: tuple[tuple[str, str, str], ...] = COSTS  # cost columns: frame column, header, better direction
 
     @property
     def title(self) -> str:
@@ -165,7 +174,8 @@ def _set_intervals(out: pd.DataFrame, col: str, intervals: dict[str, Interval]) 
     out[f"{col} hi"] = pd.Series({r: i.hi for r, i in intervals.items()})
 
 
-def aggregate(frame: pd.DataFrame, domains: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+def aggregate(frame: pd.DataFrame, domains: list[str],
+              costs: tuple[tuple[str, str, str], ...] = COSTS) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rows: sampler variants; accuracy means with intervals per domain and on average, paired Δ columns, mean costs.
 
     Also returns each paired column's reference row (absent when the table has no such row).
@@ -192,9 +202,9 @@ def aggregate(frame: pd.DataFrame, domains: list[str]) -> tuple[pd.DataFrame, di
         references[VS_PRIVATE] = str(private.sort_index().idxmax())
     for col, ref in references.items():
         _set_intervals(out, col, {r: paired(cells[r], cells[ref]).diff for r in rows})  # the ref row: 0 [0, 0]
-    costs = frame[[c for c, _, _ in COSTS]].apply(pd.to_numeric).groupby(frame.row).mean()  # all-None columns too
-    for col, header, _ in COSTS:
-        out[header] = costs[col]
+    means = frame[[c for c, _, _ in costs]].apply(pd.to_numeric).groupby(frame.row).mean()  # all-None columns too
+    for col, header, _ in costs:
+        out[header] = means[col]
     out["runs"] = frame.groupby("row").size()
     out.index.name = "row"
     return out.sort_values("acc average", ascending=False, na_position="last", kind="mergesort"), references
@@ -259,13 +269,14 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
         settings = {s: json.loads(s) for s in sorted(part.setting.unique())}
         varying_keys = sorted(k for k in set().union(*settings.values())
                               if len({json.dumps(v.get(k), sort_keys=True) for v in settings.values()}) > 1)
+        costs = COSTS + PHI_COSTS if set(varying_keys) & set(PHI_FIELDS) else COSTS
         for key, setting in settings.items():
             sub = part[part.setting == key]
             domains = sorted(sub.client_domain.unique())
-            table, references = aggregate(sub, domains)
+            table, references = aggregate(sub, domains, costs)
             if audit is not None:
                 table = add_audit_column(table, sub, audit)
             boards.append(Board(dataset, task, setting, {k: setting.get(k) for k in varying_keys},
                                 sorted(int(s) for s in sub.seed.unique()), domains, table, best_cells(table, domains),
-                                references, audit is not None))
+                                references, audit is not None, costs))
     return boards

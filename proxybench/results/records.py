@@ -152,6 +152,9 @@ COLUMNS: dict[str, str] = {
     "select_rounds": "device calls the selection made (its rounds; None in old records)",
     "epsilon": "total epsilon (0: no client information; None: no guarantee)",
     "epsilon_select": "epsilon of the selection (None: no guarantee)",
+    "phi_flops_per_image": "FLOPs of phi on one image, as the device meter counts them (None in old records)",
+    "phi_params": "parameters of phi, the model the device installs (None in old records)",
+    "phi_install_bytes": "bytes of phi's state dict, what the device receives to install it (None in old records)",
     "metric.NAME": "every other task metric, one column each",
 }
 
@@ -208,6 +211,9 @@ def records_frame(records: list[dict[str, Any]]):
             "device_cpu_seconds": _get(r, "device", "cpu_seconds"),
             "epsilon": _get(r, "privacy", "epsilon"),
             "epsilon_select": _get(r, "privacy", "epsilon_select"),
+            "phi_flops_per_image": _get(r, "extractor", "flops_per_image"),
+            "phi_params": _get(r, "extractor", "params"),
+            "phi_install_bytes": _get(r, "extractor", "install_bytes"),
             **{f"metric.{k}": v for k, v in metrics.items() if k != "accuracy"},
         })
     return pd.DataFrame(rows, columns=None if rows else [c for c in COLUMNS if c != "metric.NAME"])

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..util.errors import ProxybenchError
-from .leaderboard import AUDIT_COLUMN, COSTS, RECORDS_FILE, TIE, VS_PRIVATE, VS_RANDOM, Board, build_boards, code_summary
+from .leaderboard import AUDIT_COLUMN, RECORDS_FILE, TIE, VS_PRIVATE, VS_RANDOM, Board, build_boards, code_summary
 from .records import write_records_file
 from .stats import METHOD
 from .units import human
@@ -52,7 +52,7 @@ def _fmt(value: Any, col: str) -> str:
 
 def display_columns(board: Board) -> list[str]:
     paired_cols = [c for c in (VS_RANDOM, VS_PRIVATE) if c in board.references]
-    return ([f"acc {d}" for d in [*board.domains, "average"]] + paired_cols + [h for _, h, _ in COSTS]
+    return ([f"acc {d}" for d in [*board.domains, "average"]] + paired_cols + [h for _, h, _ in board.costs]
             + ([AUDIT_COLUMN] if board.audit else []) + ["runs"])
 
 

@@ -20,6 +20,7 @@ from dp_accounting import DpEvent
 
 from ..contract.registry import registry
 from ..harness.children import Isolation, Transport
+from ..ml.backbone import install_footprint
 from ..privacy.accounting import check_one_adjacency, compose, epsilon, is_no_release
 from ..results.identity import code_identity, package_version
 from ..results.records import SCHEMA_VERSION, ensure_writable_dir, environment, write_record
@@ -102,6 +103,9 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
             "sampler_kind_declared": declared,
             "harness": {"cloud": session.isolation, "device": "remote" if device_address else session.isolation,
                         "transport": "tcp" if device_address else session.transport},
+            # phi's cost to the device that must install and run it, beside what the run measured.
+            "extractor": {"flops_per_image": session.extractor.flops_per_image,
+                          **install_footprint(session.extractor.model)},
             "timings": dict(timings),
         }
 
