@@ -3,8 +3,8 @@
 The device's domain is one domain or a mixture (``street+photo``, ``street:0.7,photo:0.3``;
 ``client_mix``). Its training data are whole *groups* (originals, so no augmentation of
 a client image sits in the pool): ``client_fraction`` of one domain's groups, or, for a
-mixture, as many groups as a single-domain client of the mean domain size would hold,
-split over the domains by their shares. Its test data are its domain's test split, or
+mixture, as many images as a single-domain client of the mean domain size would hold,
+split over the domains by their shares (in whole groups, nearest each domain's quota). Its test data are its domain's test split, or
 the same mixture of the domains' test splits (as large as the shares allow). The pool
 gets everything else that is training data: the client domains' remainders (unless
 excluded), every other domain, the distractors.
@@ -79,18 +79,24 @@ class Scenario:
 
 
 def _client_train_groups(data: ImageData, mix: ClientMix, client_fraction: float, seed: int) -> list[np.ndarray]:
-    """The group ids the device holds in each client domain: a seeded draw of whole groups."""
+    """The group ids the device holds in each client domain: a seeded draw of whole groups.
+
+    A mixture is measured in images, not groups: a domain of augmented originals (about
+    7 images a group) and a domain of one image a group give the shares asked for.
+    """
     ids = [data.domain_names.index(n) for n in mix.names]
-    groups = [np.unique(data.groups[(data.domains == d) & ~data.is_test]) for d in ids]
+    train = [(data.domains == d) & ~data.is_test for d in ids]
+    groups = [np.unique(data.groups[m]) for m in train]
+    perms = [np.random.default_rng([seed, d, 7919]).permutation(g) for d, g in zip(ids, groups, strict=True)]
     if mix.is_single:
-        wanted = np.array([max(1, int(round(client_fraction * len(groups[0]))))])
-    else:
-        total = max(len(ids), int(round(client_fraction * np.mean([len(g) for g in groups]))))
-        wanted = largest_remainder(np.array(mix.weights), total, np.array([len(g) for g in groups]))
+        return [perms[0][: max(1, int(round(client_fraction * len(groups[0]))))]]
+    target = client_fraction * np.mean([m.sum() for m in train])
     picked = []
-    for d, g, k in zip(ids, groups, wanted, strict=True):
-        rng = np.random.default_rng([seed, d, 7919])
-        picked.append(rng.permutation(g)[: max(1, int(k))])
+    for m, perm, share in zip(train, perms, mix.weights, strict=True):
+        ids_, sizes = np.unique(data.groups[m], return_counts=True)
+        filled = np.cumsum(sizes[np.searchsorted(ids_, perm)])
+        k = int(np.argmin(np.abs(filled - share * target))) + 1  # whole groups, nearest the domain's image quota
+        picked.append(perm[:k])
     return picked
 
 
