@@ -46,6 +46,49 @@ def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator)
     return gaussian_noise(counts, sigma, rng)
 
 
+#: Rows per chunk where the cloud computes over its pool (a float16 store is never converted whole).
+CHUNK = 1 << 15
+
+
+def project(x: np.ndarray, matrix: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """``(x - mean) @ matrix`` as float32.
+
+    An uncentred float32 pool is one product, as it always was (chunked products may round
+    differently, and recorded selections must not move); anything else is computed chunk by
+    chunk, so neither a float32 copy of a float16 store nor a centred copy of the pool is made.
+    """
+    if mean is None and x.dtype == np.float32:
+        return x @ matrix
+    out = np.empty((len(x), matrix.shape[1]), dtype=np.float32)
+    for s in range(0, len(x), CHUNK):
+        rows = np.asarray(x[s : s + CHUNK], dtype=np.float32)
+        out[s : s + len(rows)] = (rows if mean is None else rows - mean) @ matrix
+    return out
+
+
+def pca_axes(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pool's mean and its top-``dim`` principal axes (d x dim), both float32, in one chunked read.
+
+    The d x d scatter matrix is accumulated over row chunks in float64 (shifted by the first
+    row, against cancellation) and eigendecomposed: exact PCA in O(N d^2) FLOPs with nothing
+    N-sized allocated, where the full SVD needed the centred N x d copy and O(N d^2) more work.
+    (A randomized SVD would still need that copy; sklearn's IncrementalPCA runs an SVD per
+    batch.) Each axis's sign is fixed (largest entry positive), so the result is deterministic.
+    """
+    n, d = x.shape
+    shift = np.asarray(x[0], dtype=np.float64)
+    total, scatter = np.zeros(d), np.zeros((d, d))
+    for s in range(0, n, CHUNK):
+        rows = np.asarray(x[s : s + CHUNK], dtype=np.float64) - shift
+        total += rows.sum(0)
+        scatter += rows.T @ rows
+    centred_mean = total / n
+    values, vectors = np.linalg.eigh(scatter / n - np.outer(centred_mean, centred_mean))
+    axes = vectors[:, ::-1][:, : min(dim, d)]
+    axes *= np.sign(axes[np.abs(axes).argmax(0), np.arange(axes.shape[1])])
+    return (centred_mean + shift).astype(np.float32), axes.astype(np.float32)
+
+
 def reduce_on_device(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
     """The device features in the clustering space the message names (step 0: none, random or pca)."""
     n, d = feats.shape
@@ -114,18 +157,16 @@ def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, r
     msg: Message = {"reduction": reduction}
     if reduction == "random":
         seed = int(rng.integers(2**31))
-        x = cloud.features @ random_projection(d, dim, seed)
+        x = project(cloud.features, random_projection(d, dim, seed))
         msg.update(dim=dim, projection_seed=seed)
     elif reduction == "pca":
-        mean = cloud.features.mean(0)
-        # Principal axes from the SVD of the centred pool (top ``dim``).
-        _, _, vt = np.linalg.svd(cloud.features - mean, full_matrices=False)
-        matrix = vt[:dim].T.astype(np.float32)
-        x = (cloud.features - mean) @ matrix
-        msg.update(pca_mean=mean.astype(np.float32), pca_matrix=matrix)
+        mean, matrix = pca_axes(cloud.features, dim)
+        x = project(cloud.features, matrix, mean)
+        msg.update(pca_mean=mean, pca_matrix=matrix)
+    elif cloud.features.dtype == np.float16:
+        x = cloud.features  # a float16 store stays as it is: every pass over it converts one chunk at a time
     else:
-        x = cloud.features
-    x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.ascontiguousarray(cloud.features, dtype=np.float32)
     times["reduce"] = time.perf_counter() - t
 
     t = time.perf_counter()

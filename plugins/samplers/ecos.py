@@ -49,6 +49,16 @@ from proxybench import CloudView, Device, ProxybenchError, Selection, greedy_kce
 from .coverage import CoverageSampler, coverage_weights
 
 
+def cluster_members(assign: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every point grouped by cluster, ascending within each, by one stable argsort (not one scan per cluster).
+
+    Cluster r's members are ``order[ends[r] - sizes[r] : ends[r]]``. The labels are sorted in the
+    narrowest integer type that holds them, so numpy's stable sort is a radix sort: O(N), not O(N R).
+    """
+    order = np.argsort(assign.astype(np.min_scalar_type(max(len(sizes) - 1, 0))), kind="stable")
+    return order, np.cumsum(sizes)
+
+
 @dataclass
 class Ecos(CoverageSampler):
     name: ClassVar[str] = "ecos"
@@ -82,10 +92,10 @@ class Ecos(CoverageSampler):
         short = quota - int(alloc.sum())
         if short > 0:  # positive clusters are full or all scores are zero: spread the rest uniformly
             alloc += largest_remainder(np.where(alloc < sizes, 1.0, 0.0), short, sizes - alloc)
-        members = [np.flatnonzero(assign == r) for r in range(R)]
+        members, ends = cluster_members(assign, sizes)
         cands = []
         for r in np.flatnonzero(alloc):
-            pts = members[r]
+            pts = members[ends[r] - sizes[r] : ends[r]]
             if self.candidates == "nearest":
                 dist = ((x[pts] - centroids[r]) ** 2).sum(1)
                 cands.append(pts[np.argsort(dist, kind="stable")[: alloc[r]]])

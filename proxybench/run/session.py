@@ -28,7 +28,7 @@ from ..contract.weights import PoolData, build_extractor
 from ..harness.children import Children, Isolation, Transport
 from ..harness.cloud import STREAM_DEVICE
 from ..harness.relay import Relay
-from ..ml.extractor import cached_features
+from ..ml.extractor import cached_features, save_rows
 from ..privacy.accounting import event_from_json
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
@@ -147,18 +147,18 @@ class RunSession:
         scenario, extractor, cache = self.scenario, self.extractor, self.cache
         data = scenario.data
 
-        def pool_features() -> np.ndarray:
+        def fill(folder: Path) -> None:
+            # Pool rows only, copied a chunk at a time from the (memory-mapped) feature cache: never whole in RAM.
             if extractor.key["pool"] is None:  # phi does not depend on the pool: one cache entry per dataset
                 train_idx = np.flatnonzero(~data.is_test)
                 feats = cached_features(extractor, ImageRows(data.images, train_idx),
                                         {"data": self.dataset.cache_key()}, cache)
                 position = np.full(len(data.images), -1)
                 position[train_idx] = np.arange(len(train_idx))
-                return feats[position[scenario.pool_idx]]
-            return cached_features(extractor, scenario.pool_images, {"pool": scenario.key}, cache)
-
-        def fill(folder: Path) -> None:
-            np.save(folder / "features.npy", np.ascontiguousarray(pool_features(), dtype=np.float32))
+                save_rows(feats, position[scenario.pool_idx], folder / "features.npy")
+            else:
+                save_rows(cached_features(extractor, scenario.pool_images, {"pool": scenario.key}, cache), None,
+                          folder / "features.npy")
             out = np.lib.format.open_memmap(folder / "images.npy", mode="w+", dtype=np.uint8,
                                             shape=scenario.pool_images.shape)
             read_in_batches(scenario.pool_images, out)

@@ -7,7 +7,6 @@ an object sent to another process carries no scanned state or pixels.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from proxybench import (
 )
 
 from .readers import reading
+from .tree_index import remembered_fingerprint
 
 CHUNK = 512  # images decoded per chunk: the most pixels held in memory besides the memmap
 
@@ -53,16 +53,6 @@ class Index:
     distractor_domains: tuple[str, ...] = ()
     files: list[Path] = field(default_factory=list)  # every file the content depends on (fingerprinted)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # pixels of the array-backed sources, by array name
-
-
-def fingerprint(files: list[Path], root: Path) -> str:
-    """Hash of the relative paths, sizes and modification times of the files."""
-    h = hashlib.sha256()
-    for f in files:
-        with reading(f):
-            st = f.stat()
-        h.update(f"{f.relative_to(root).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:24]
 
 
 def layout_error(what: str, path: Path, dataset: str, layout: str) -> ProxybenchError:
@@ -155,11 +145,16 @@ class FolderDataset(Dataset):
         return self.index().files
 
     def cache_key(self) -> dict:
-        """Name, version, content parameters and a fingerprint of the files: one stat per file, each call."""
+        """Name, version, content parameters and a fingerprint of the files.
+
+        One stat per file and per folder that holds them, each call; the tree is walked (listed,
+        split lists parsed) only when that finds a change (``tree_index``).
+        """
         root = self.data_root()
-        with reading(root, (OSError,)):
-            content = fingerprint(self.content_files(root), root)
         params = {k: v for k, v in self.params().items() if k not in self.not_in_key}
+        with reading(root, (OSError,)):
+            content = remembered_fingerprint(root, {"dataset": self.name, "version": self.version, "params": params},
+                                             lambda: self.content_files(root))
         return {"dataset": self.name, "version": self.version, "params": params, "content": content}
 
     def _decode_file(self, path: Path) -> np.ndarray | None:
