@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from proxybench.plugins.weights.builtin_weights import read_checkpoint
 from proxybench.results.leaderboard import build_boards
 from proxybench.results.records import records_frame
 from proxybench.results.render import board_csv, board_markdown
+from proxybench.run.grid import load_grid
 from proxybench.run.runner import run
 
 from .conftest import TINY_RUN
@@ -135,3 +137,19 @@ def test_tables_show_phi_costs_only_where_phi_varies():
     assert "| phi FLOPs/image | phi params | phi install bytes |" in md
     assert "| 2 MFLOP | 3.37e+06 | 13.6 MB |" in md  # one phi per table: never bold
     assert board_csv(boards[0])["phi install bytes"].tolist() == [19_700_000, 19_700_000]
+    for r in resnet:
+        r["spec"]["task_params"]["model"] = "resnet10t"
+    titles = [b.title for b in build_boards(lite + resnet)]  # of the task parameters, only the one that differs
+    assert titles == ["digits / autolabel (backbone=resnet10t, task.model=resnet10t, weights=random)",
+                      "digits / autolabel (backbone=tf_efficientnet_lite0, task.model=pb_cnn, weights=lite0)"]
+
+
+def test_the_backbones_grid_crosses_four_phi_with_three_task_models():
+    """The run count its comment states (and times), every phi and task model it names."""
+    grid = load_grid(Path(__file__).parent.parent / "leaderboards" / "backbones.toml")
+    assert len(grid.specs) == 180 and not grid.left_out
+    assert {(s.backbone, s.weights) for s in grid.specs} == {
+        ("tf_efficientnet_lite0", "lite0"), ("tf_efficientnet_lite1", "lite1"), ("tf_efficientnet_lite2", "lite2"),
+        ("resnet10t", "random")}
+    assert {s.task_params["model"] for s in grid.specs} == {"pb_cnn", "resnet10t", "mobilenetv3_small_050"}
+    assert {(s.task, s.budget, s.task_params["epochs"]) for s in grid.specs} == {("outsource", 1000, 10)}

@@ -255,6 +255,24 @@ def best_cells(table: pd.DataFrame, domains: list[str]) -> dict[str, set[str]]:
     return best
 
 
+def differing(dicts: list[dict[str, Any]]) -> list[str]:
+    """The keys whose values are not the same in all ``dicts`` (a missing key counts as None)."""
+    return sorted(k for k in set().union(*dicts) if len({json.dumps(d.get(k), sort_keys=True) for d in dicts}) > 1)
+
+
+def varying_part(setting: dict[str, Any], settings: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
+    """What tells a table from its task's others: plain fields, and of a parameter dict only the parameters
+    that differ (``task.model``), so a title names the task model, not every task parameter."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        if k.endswith("_params") and isinstance(setting.get(k), dict):
+            prefix = k.removesuffix("_params")
+            out.update({f"{prefix}.{p}": setting[k].get(p) for p in differing([s.get(k) or {} for s in settings])})
+        else:
+            out[k] = setting.get(k)
+    return out
+
+
 def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = None) -> list[Board]:
     """Group ok records into tables per dataset, task and setting; ``audit`` (a report) adds the audit column."""
     records = [r for r in records if r.get("status") == "ok"]
@@ -267,8 +285,7 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
     boards = []
     for (dataset, task), part in frame.groupby(["dataset", "task"], sort=True):
         settings = {s: json.loads(s) for s in sorted(part.setting.unique())}
-        varying_keys = sorted(k for k in set().union(*settings.values())
-                              if len({json.dumps(v.get(k), sort_keys=True) for v in settings.values()}) > 1)
+        varying_keys = differing(list(settings.values()))
         costs = COSTS + PHI_COSTS if set(varying_keys) & set(PHI_FIELDS) else COSTS
         for key, setting in settings.items():
             sub = part[part.setting == key]
@@ -276,7 +293,7 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
             table, references = aggregate(sub, domains, costs)
             if audit is not None:
                 table = add_audit_column(table, sub, audit)
-            boards.append(Board(dataset, task, setting, {k: setting.get(k) for k in varying_keys},
+            boards.append(Board(dataset, task, setting, varying_part(setting, list(settings.values()), varying_keys),
                                 sorted(int(s) for s in sub.seed.unique()), domains, table, best_cells(table, domains),
                                 references, audit is not None, costs))
     return boards
