@@ -133,3 +133,17 @@ def test_bad_parameters_name_the_value():
         create_sampler("dp-mean", sigma=0.0)
     with pytest.raises(ProxybenchError, match="rho must be >= 1"):
         create_sampler("mean-nearest", rho=0.5)
+
+
+def test_dp_mean_passes_the_black_box_audit_on_a_mixed_client():
+    """The real program in the device process, replayed on D and D' (a copy of one record): no violation."""
+    from proxybench import Cache, RunSpec
+    from proxybench.audit.blackbox import audit_selection
+
+    from .conftest import TINY_RUN
+
+    spec = RunSpec(sampler="dp-mean", client_domain="street+photo", **{**TINY_RUN, "task": "outsource",
+                                                                        "task_params": {"epochs": 1}})
+    result = audit_selection(spec, Cache(), trials=300)
+    assert not result.flagged and result.eps_lb <= result.epsilon_pld
+    assert result.epsilon_pld == pytest.approx(0.726, abs=0.01)
