@@ -125,3 +125,20 @@ def test_dataset_cache_is_bit_identical_and_repairs_corruption(tmp_path):
     again = ds.load(cache)
     assert np.array_equal(first.images, again.images) and np.array_equal(first.groups, again.groups)
     assert np.array_equal(ds.generate().images, first.images)
+
+
+def test_scenario_key_names_the_split_itself(data, monkeypatch):
+    """Cache entries are keyed by the pool's content: a changed splitting rule under the same recipe gets another key.
+
+    (A cloud pool folder cached under the recipe alone was once read for a different split.)
+    """
+    from proxybench.run import scenario as module
+
+    a = make_scenario(data, "street+photo", 0.5, seed=0)
+    assert a.key == make_scenario(data, "street+photo", 0.5, seed=0).key
+    rule = module._client_train_groups
+    monkeypatch.setattr(module, "_client_train_groups", lambda *args: [g[1:] for g in rule(*args)])
+    b = make_scenario(data, "street+photo", 0.5, seed=0)
+    assert len(b.pool_idx) == len(a.pool_idx) + 2
+    assert {k: v for k, v in b.key.items() if k != "split"} == {k: v for k, v in a.key.items() if k != "split"}
+    assert b.key["split"] != a.key["split"]

@@ -12,6 +12,7 @@ excluded), every other domain, the distractors.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,11 +138,17 @@ def make_scenario(
     pool_mask = ~data.is_test & ~is_client
     if not pool_has_client_domain:
         pool_mask &= ~in_client_domains
+    pool = np.flatnonzero(pool_mask)
+    # The split's content, not only its recipe: a cache entry made from one pool (the cloud's
+    # pool folder, a cloud-trained phi) must never be read for another, even when a change of
+    # the splitting code leaves the recipe's fields as they were.
+    content = hashlib.sha256(pool.astype(np.int64).tobytes() + b"|" + client_test.astype(np.int64).tobytes()).hexdigest()
     key = {
         "data": data_key,
         "client_domain": client_domain,
         "client_fraction": client_fraction,
         "seed": seed,
         "pool_has_client_domain": pool_has_client_domain,
+        "split": content[:16],
     }
-    return Scenario(data, client_domain, np.flatnonzero(pool_mask), np.flatnonzero(is_client), client_test, key, mix)
+    return Scenario(data, client_domain, pool, np.flatnonzero(is_client), client_test, key, mix)
