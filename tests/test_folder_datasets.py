@@ -104,6 +104,20 @@ def test_domainnet_run_and_memmapped_cache(tmp_path):
     assert again.cache_key() != key
 
 
+def test_domainnet_mixed_client_run(tmp_path, capsys):
+    """Mixed-domain clients work for folder datasets too; an unknown domain in a mixture is named."""
+    root = tmp_path / "domainnet"
+    extra = _domainnet(root)
+    record = _run(tmp_path, "domainnet", root, "sketch+real", extra)
+    sel = record["selection"]
+    assert record["spec"]["client_domain"] == "sketch+real"
+    assert set(sel["client_domain_shares"]) == {"sketch", "real"} and sel["client_test_size"] == 12
+    assert sum(sel["domain_shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert main(["run", "--dataset", "domainnet", "--data-root", str(root), "--client-domain", "sketch+paint",
+                 "--results-dir", str(tmp_path / "r2"), "--cache-dir", str(tmp_path / "cache"), *RUN_ARGS, *extra]) == 2
+    assert "unknown client domain 'paint'" in capsys.readouterr().err
+
+
 def test_digits_five_run(tmp_path):
     root = tmp_path / "d5"
     _digits_five(root)
