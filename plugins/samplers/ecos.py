@@ -108,9 +108,9 @@ class Ecos(CoverageSampler):
         if self.diversity and len(cand) > budget:
             covered = centroids[weights > 0]
             if len(covered):
-                picked = cand[greedy_kcenter(x[cand], budget, covered=covered)]
+                picked = cand[greedy_kcenter(x, budget, covered=covered, subset=cand)]
             else:
-                picked = cand[greedy_kcenter(x[cand], budget, first=int(rng.integers(len(cand))))]
+                picked = cand[greedy_kcenter(x, budget, first=int(rng.integers(len(cand))), subset=cand)]
         else:
             picked = cand[:budget] if len(cand) > budget else cand
         times["diversity"] = time.perf_counter() - t
