@@ -31,6 +31,7 @@ from .contract.registry import (
 from .contract.sampler import CloudView, Sampler, Selection
 from .contract.task import PickedData, PoolView, SupervisedTask, Task, TaskContext, TaskResult
 from .contract.weights import PoolData, WeightSource
+from .ml.accelerator import device_cache_key, on_device, torch_device
 from .ml.backbone import create_backbone, load_state_dict_bytes, state_dict_bytes
 from .ml.extractor import Extractor
 from .ml.flops import forward_flops
@@ -70,9 +71,9 @@ __all__ = [
     "ProxybenchError", "RunSpec", "SELECT", "Sampler", "Selection", "SupervisedTask", "TASK", "Task", "TaskContext",
     "TaskResult", "TrainConfig", "UnlabeledTerm", "WeightSource", "accuracy", "bar", "check_model_name",
     "count_sensitivity", "create_backbone", "create_dataset", "create_sampler", "create_task", "create_task_model",
-    "create_weights", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise", "greedy_kcenter",
-    "hookimpl", "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
+    "create_weights", "device_cache_key", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise",
+    "greedy_kcenter", "hookimpl", "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
     "load_records", "load_state_dict_bytes", "memmapped_image_data", "nearest_centroid", "no_client_information",
-    "non_private", "poisson_sampled", "predict_logits", "random_crop", "self_composed", "sigma_for_epsilon",
-    "state_dict_bytes", "to_tensor", "track", "train",
+    "non_private", "on_device", "poisson_sampled", "predict_logits", "random_crop", "self_composed", "sigma_for_epsilon",
+    "state_dict_bytes", "to_tensor", "torch_device", "track", "train",
 ]

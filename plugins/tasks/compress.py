@@ -31,6 +31,7 @@ from proxybench import (
     TrainConfig,
     check_model_name,
     create_task_model,
+    device_cache_key,
     forward_flops,
     hookimpl,
     load_state_dict_bytes,
@@ -49,7 +50,7 @@ def distillation_loss(temperature: float, hard_weight: float, hard_labels: torch
         kd = F.kl_div(log_p, teacher_probs, reduction="batchmean") * temperature**2
         if hard_weight <= 0:
             return kd
-        hard = hard_labels[index]
+        hard = hard_labels[index].to(logits.device)  # index: the batch's rows, on the CPU
         known = hard >= 0
         if not known.any():
             return kd
@@ -90,8 +91,8 @@ class Compress(SupervisedTask):
         """The teacher trained on every labeled pool image, cached by pool, architecture and schedule."""
         labeled = ctx.pool_labels >= 0
         image_size = int(ctx.pool_images.shape[1])
-        key = {"teacher": self.teacher, "epochs": self.teacher_epochs, "pool": ctx.pool_key,
-               "num_classes": ctx.num_classes, "lr": self.lr, "batch_size": self.batch_size}
+        key = device_cache_key({"teacher": self.teacher, "epochs": self.teacher_epochs, "pool": ctx.pool_key,
+                                "num_classes": ctx.num_classes, "lr": self.lr, "batch_size": self.batch_size})
 
         def build() -> bytes:
             torch.manual_seed(0)

@@ -24,8 +24,10 @@ from proxybench import (
     TrainConfig,
     WeightSource,
     create_backbone,
+    device_cache_key,
     hookimpl,
     load_state_dict_bytes,
+    on_device,
     state_dict_bytes,
     to_tensor,
     train,
@@ -72,8 +74,9 @@ def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, imag
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average = exact mean over batches
     model.train()
-    for start in range(0, len(images), batch_size):
-        model(to_tensor(images[start : start + batch_size], image_size, mean, std))
+    with on_device(model) as device:
+        for start in range(0, len(images), batch_size):
+            model(to_tensor(images[start : start + batch_size], image_size, mean, std).to(device))
     model.eval()
 
 
@@ -125,8 +128,8 @@ class CloudTrained(WeightSource):
         if not labeled.any():
             raise ProxybenchError("weights 'cloud' needs a pool with labels; this pool has none")
         n_classes = int(pool.labels[labeled].max()) + 1
-        key = {"backbone": backbone, "pool": pool.key, "epochs": self.epochs, "image_size": self.image_size,
-               "seed": seed}
+        key = device_cache_key({"backbone": backbone, "pool": pool.key, "epochs": self.epochs,
+                                "image_size": self.image_size, "seed": seed})
 
         def build() -> bytes:
             with torch_seeded(seed):

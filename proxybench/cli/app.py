@@ -24,7 +24,7 @@ from .results import (
     cmd_report,
     cmd_sweep,
 )
-from .run import EPILOG_RUN, cmd_device_serve, cmd_run
+from .run import EPILOG_RUN, add_torch_device_arg, cmd_device_serve, cmd_run, use_torch_device
 
 DESCRIPTION = """\
 Benchmark proxy-data selection: pick, from an open-source pool, the subset that best
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "or TCP on 127.0.0.1; results are the same")
     p.add_argument("--device-address", default=None, metavar="HOST:PORT",
                    help="use a device already serving there (proxybench device serve) instead of starting one")
+    add_torch_device_arg(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("device", help="run a device on its own: `device serve` answers harness sessions over TCP",
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-leaderboard", action="store_true", help="do not write the grid's leaderboard at the end")
     p.add_argument("--no-records", action="store_true",
                    help="do not write the records behind the leaderboard (leaderboards/NAME/records.jsonl.gz)")
+    add_torch_device_arg(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("leaderboard", help="write markdown, CSV and sortable HTML tables from results",
@@ -154,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_code_args(p)
     p.set_defaults(func=cmd_compare)
 
-    add_audit_command(sub)
+    add_torch_device_arg(add_audit_command(sub))
     add_new_command(sub)
     return parser
 
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        use_torch_device(getattr(args, "torch_device", None))
         return args.func(args)
     except ProxybenchError as exc:
         print(f"proxybench: error: {exc}", file=sys.stderr)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from ..contract.params import split_param
 from ..contract.registry import registry
+from ..ml.accelerator import CHOICES, ENV_VAR, resolve
 from ..run.spec import RunSpec
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
@@ -26,6 +29,31 @@ Parameters of the chosen sampler, task and dataset are listed by
 `proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord,
 named by the hash of its full spec, into --results-dir.
 """
+
+
+def add_torch_device_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--torch-device`` on a command that builds runs (run, sweep, audit)."""
+    parser.add_argument("--torch-device", default=None, metavar="|".join(CHOICES),
+                        help=f"where phi, task models, teachers and scoring run (default: ${ENV_VAR}, else cpu); "
+                             "auto takes CUDA, then MPS, else the CPU; k-means and k-center stay on the CPU")
+    return parser
+
+
+def use_torch_device(value: str | None) -> None:
+    """Resolve ``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) once, before any run starts.
+
+    A device this machine lacks fails here, in one line; ``auto`` says on stderr what it chose.
+    The concrete device goes into the environment, which the harness forwards to the cloud and
+    device processes (and sweep workers inherit), so every process of every run uses the same one.
+    Neither given: nothing is touched, and torch runs on the CPU as it always did.
+    """
+    requested = value if value is not None else os.environ.get(ENV_VAR)
+    if requested is None:
+        return
+    device, note = resolve(requested)
+    if note:
+        print(f"proxybench: {note}", file=sys.stderr)
+    os.environ[ENV_VAR] = str(device)
 
 
 def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
@@ -90,6 +118,9 @@ def summary_table(record: dict[str, Any]) -> Table:
     t.add_row("epsilon (select / task / total)",
               f"{_fmt_eps(priv['epsilon_select'])} / {_fmt_eps(priv['epsilon_task'])} / {_fmt_eps(priv['epsilon'])}")
     t.add_row("delta", f"{priv['delta']:g}")
+    env = record["environment"]
+    t.add_row("torch device (phi, task models)", " ".join(filter(None, (env.get("torch_device"),
+                                                                      env.get("torch_device_name")))) or "?")
     t.add_row("wall time per stage (s)", ", ".join(f"{k} {v:.1f}" for k, v in record["timings"].items()))
     return t
 

@@ -18,6 +18,7 @@ from torch import nn
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from ..util.progress import track
+from .accelerator import device_cache_key, on_device
 from .backbone import create_backbone, load_state_dict_bytes, state_dict_bytes
 from .flops import forward_flops
 from .training import to_tensor
@@ -34,7 +35,7 @@ class Extractor:
     def __init__(self, model: nn.Module, image_size: int, mean: tuple, std: tuple, key: dict,
                  layer: int = -1, batch_size: int = 256):
         self.model = model.eval()
-        self.key = key  # identifies phi for caching
+        self.key = device_cache_key(key)  # identifies phi for caching (and, off the CPU, the device it ran on)
         self.image_size = image_size
         self.mean = mean
         self.std = std
@@ -77,9 +78,10 @@ class Extractor:
         if out is None:
             out = np.empty((len(images), self.dim), dtype=np.float32)
         starts = range(0, len(images), self.batch_size)
-        for start in track(starts, desc=desc, total=len(starts)):
-            x = to_tensor(images[start : start + self.batch_size], self.image_size, self.mean, self.std)
-            out[start : start + len(x)] = self._forward(x).float().numpy()
+        with on_device(self.model) as device:
+            for start in track(starts, desc=desc, total=len(starts)):
+                x = to_tensor(images[start : start + self.batch_size], self.image_size, self.mean, self.std)
+                out[start : start + len(x)] = self._forward(x.to(device)).float().cpu().numpy()
         return out
 
 

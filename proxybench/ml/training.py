@@ -1,7 +1,9 @@
 """The one small trainer every task and the cloud backbone use.
 
 Seeded and deterministic on CPU for a fixed thread count: shuffling and augmentation
-draw from a torch Generator made from the seed, never from global state.
+draw from a torch Generator made from the seed, never from global state. On an
+accelerator (``PROXYBENCH_TORCH_DEVICE``) those draws stay on the CPU and each batch
+moves to the device after augmentation, so the batches are the same as on the CPU.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import nn
 
 from ..util.errors import ProxybenchError
 from ..util.progress import bar
+from .accelerator import on_device
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
@@ -118,12 +121,22 @@ def train(
     gets the batch's row indices too, for losses that look up per-sample extras.
     An epoch is one pass over the labeled ``x``; ``unlabeled`` adds a term on unlabeled
     images to each step (without it nothing else is drawn from the generator).
+    It trains on the run's torch device (``ml.accelerator``) and returns the model on the CPU.
     """
-    n = len(x)
-    if n == 0:
+    if len(x) == 0:
         raise ProxybenchError("cannot train on an empty set")
     if unlabeled is not None and (len(unlabeled.x) == 0 or unlabeled.ratio < 1):
         raise ProxybenchError("unlabeled training needs at least one unlabeled image and a ratio >= 1")
+    with on_device(model) as device:
+        _train_loop(model, x, targets, config, desc, loss_fn, unlabeled, device)
+    model.eval()
+    return model
+
+
+def _train_loop(model: nn.Module, x: torch.Tensor | ImageTensors, targets: torch.Tensor, config: TrainConfig,
+                desc: str, loss_fn: Loss, unlabeled: UnlabeledTerm | None, device: torch.device) -> None:
+    """``train``'s loop with ``model`` already on ``device``; ``loss_fn`` gets the batch's CPU row indices."""
+    n = len(x)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)  # model-internal randomness such as dropout
     steps_per_epoch = max(1, -(-n // config.batch_size))
@@ -146,12 +159,13 @@ def train(
                 if len(idx) < 2 and n >= 2:  # BatchNorm needs two samples
                     continue
                 xb = random_crop(x[idx], config.crop_pad, gen)
+                yb = targets[idx].to(device)
                 if unlabeled is None:
-                    loss = loss_fn(model(xb), targets[idx], idx)
+                    loss = loss_fn(model(xb.to(device)), yb, idx)
                 else:
                     pick = torch.randint(len(unlabeled.x), (unlabeled.ratio * len(idx),), generator=gen)
-                    logits = model(torch.cat([xb, unlabeled.views(unlabeled.x[pick], gen)]))
-                    loss = loss_fn(logits[: len(idx)], targets[idx], idx) + unlabeled.loss(logits[len(idx) :])
+                    logits = model(torch.cat([xb, unlabeled.views(unlabeled.x[pick], gen)]).to(device))
+                    loss = loss_fn(logits[: len(idx)], yb, idx) + unlabeled.loss(logits[len(idx) :])
                 if not torch.isfinite(loss):
                     raise ProxybenchError(
                         f"{desc}: loss became {loss.item()} at epoch {epoch + 1}; "
@@ -164,14 +178,14 @@ def train(
             progress.update(1)
     finally:
         progress.close()
-    model.eval()
-    return model
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor | ImageTensors, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``x`` batch by batch, computed on the run's torch device, returned on the CPU."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    with on_device(model) as device:
+        return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, labels: np.ndarray) -> float:

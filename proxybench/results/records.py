@@ -27,10 +27,16 @@ REQUIRED_KEYS = (
 
 
 def environment() -> dict[str, Any]:
+    """Versions, threads and the torch device (``PROXYBENCH_TORCH_DEVICE``).
+
+    A device that is misspelt or absent from this machine fails here, before any work.
+    """
     import torch
 
+    from ..ml.accelerator import device_environment
+
     env = {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine(),
-           "torch_threads": torch.get_num_threads()}
+           "torch_threads": torch.get_num_threads(), **device_environment()}
     for pkg in ("proxybench", "torch", "timm", "faiss-cpu", "numpy", "dp-accounting", "scikit-learn"):
         try:
             env[pkg.replace("-cpu", "").replace("-", "_")] = version(pkg)
