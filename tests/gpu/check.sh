@@ -5,7 +5,7 @@
 #   tests/gpu/check.sh [DEVICE] [quick]     DEVICE: cuda (default), cuda:N or mps
 #
 # "quick" runs the tiny forms (a few hundred images, 2 epochs) to check the script itself in a minute.
-# Not part of the default test command (pytest collects no file here). About 3-6 minutes on a
+# Not part of the default test command (pytest collects no file here). Expected to take a few minutes on a
 # 16-core machine with one GPU; the dataset is generated once first, so neither side pays for it.
 # A machine without the device stops at once with proxybench's one-line error.
 set -euo pipefail
