@@ -19,7 +19,7 @@ from ..util.errors import ProxybenchError
 
 
 #: Pools of at least this many rows get larger distance chunks (``nearest_centroid``).
-LARGE_POOL = 1 << 20
+LARGE_POOL = 100_000
 
 
 def release_pages(x: np.ndarray, start: int, stop: int) -> None:
@@ -74,17 +74,15 @@ def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int | None = N
     ``x`` may be a memory map, converted to float32 one chunk at a time (``row_chunks``). By default a
     chunk is 2048 rows, fewer when its buffer would exceed 1/8 of ``x`` (a small pool
     with many centroids: at N = 1e4, R = 1000 a full chunk put peak memory at 2x the pool).
-    From ``LARGE_POOL`` rows on, a chunk's buffer holds 2^21 distances (16384 rows at R = 100):
-    on a float16 map at 1e6 x 112, R = 100 that pass took 1.8 s against 3.2-6.7 s in 2048-row
-    chunks. Smaller pools keep 2048 because chunk boundaries move float rounding, and recorded
-    selections must not move.
+    From ``LARGE_POOL`` rows on, the cap is 16384 rows and 2^21 distances per buffer instead of
+    2048 rows: on a float16 map at 1e6 x 112, R = 100 that pass took 1.7-1.9 s against 3.2-6.7 s
+    in 2048-row chunks. Smaller pools keep 2048 because chunk boundaries move float rounding,
+    and recorded selections (pools of 29,000) must not move.
     """
     if chunk is None:
         k = max(len(centroids), 1)
-        if len(x) >= LARGE_POOL:
-            chunk = int(np.clip((1 << 21) // k, 256, 16384))
-        else:
-            chunk = int(np.clip(x.shape[0] * x.shape[1] / 8 / k, 256, 2048))
+        cap = 2048 if len(x) < LARGE_POOL else max(256, min(16384, (1 << 21) // k))
+        chunk = int(np.clip(x.shape[0] * x.shape[1] / 8 / k, 256, cap))
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     c_sq = (c * c).sum(1)
     assign = np.empty(len(x), dtype=np.int64)

@@ -103,8 +103,9 @@ class RunSession:
         spec, cache, timings = self.spec, self.cache, self.timings
         with timings.stage("data"):
             data = self.dataset.load(cache)
+            self.data_key = self.dataset.cache_key()  # once: a folder dataset stats every file for it
             self.scenario = make_scenario(data, spec.client_domain, spec.client_fraction, spec.seed,
-                                          spec.pool_has_client_domain, data_key=self.dataset.cache_key())
+                                          spec.pool_has_client_domain, data_key=self.data_key)
         scenario = self.scenario
         with timings.stage("extractor"):
             pool = PoolData(scenario.pool_images, scenario.pool_labels, key=scenario.key)
@@ -152,7 +153,7 @@ class RunSession:
             if extractor.key["pool"] is None:  # phi does not depend on the pool: one cache entry per dataset
                 train_idx = np.flatnonzero(~data.is_test)
                 feats = cached_features(extractor, ImageRows(data.images, train_idx),
-                                        {"data": self.dataset.cache_key()}, cache)
+                                        {"data": self.data_key}, cache)
                 position = np.full(len(data.images), -1)
                 position[train_idx] = np.arange(len(train_idx))
                 save_rows(feats, position[scenario.pool_idx], folder / "features.npy")

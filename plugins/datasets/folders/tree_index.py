@@ -24,16 +24,23 @@ from proxybench import Cache
 
 
 def stat_rows(root: Path, relative: list[str]) -> np.ndarray | None:
-    """(size, mtime_ns) of each ``root/rel``, int64 (n x 2); None when one is gone."""
-    base = str(root)
-    out = np.empty((len(relative), 2), dtype=np.int64)
+    """(size, mtime_ns) of each ``root/rel``, int64 (n x 2); None when one is gone.
+
+    Paths are resolved against an open descriptor of the root (no walk from / per file); at
+    1e5 files the stats are most of a warm call.
+    """
+    fd = os.open(root, os.O_RDONLY)
     try:
-        for i, rel in enumerate(relative):
-            st = os.stat(os.path.join(base, rel))
-            out[i] = st.st_size, st.st_mtime_ns
+        sizes, mtimes = [], []
+        for rel in relative:
+            st = os.stat(rel or ".", dir_fd=fd)
+            sizes.append(st.st_size)
+            mtimes.append(st.st_mtime_ns)
     except FileNotFoundError:
         return None
-    return out
+    finally:
+        os.close(fd)
+    return np.array([sizes, mtimes], dtype=np.int64).T.reshape(len(relative), 2)
 
 
 def fingerprint_of(relative: list[str], stats: np.ndarray) -> str:
