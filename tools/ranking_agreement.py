@@ -40,7 +40,7 @@ def frame(path: Path) -> pd.DataFrame:
 
 def agreement(means: pd.DataFrame) -> pd.DataFrame:
     """Kendall's tau-b between every pair of columns (each a setting's mean accuracy per sampler)."""
-    out = pd.DataFrame(index=means.columns, columns=means.columns, dtype=object)
+    out = pd.DataFrame(index=pd.Index(means.columns, name="setting"), columns=means.columns, dtype=object)
     for a, b in itertools.product(means.columns, repeat=2):
         both = means[[a, b]].dropna()
         tau = kendalltau(both[a], both[b]).statistic if len(both) > 1 else float("nan")
