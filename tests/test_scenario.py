@@ -142,3 +142,27 @@ def test_scenario_key_names_the_split_itself(data, monkeypatch):
     assert len(b.pool_idx) == len(a.pool_idx) + 2
     assert {k: v for k, v in b.key.items() if k != "split"} == {k: v for k, v in a.key.items() if k != "split"}
     assert b.key["split"] != a.key["split"]
+
+
+def test_a_cloud_pool_folder_of_another_size_is_refused(tmp_path, monkeypatch):
+    """Defence in depth behind the content key: a cached pool whose row count is not the pool's stops the run."""
+    from proxybench import RunSpec
+    from proxybench.run import session as module
+
+    from .conftest import TINY_RUN
+
+    spec = RunSpec(sampler="random", client_domain="street", **TINY_RUN).resolved()
+    cache = Cache(tmp_path)
+    with module.RunSession(spec, cache):
+        pass
+    real = module.make_scenario
+
+    def stale(*args, **kwargs):  # the same key for a pool one row shorter: what a stale recipe key did
+        sc = real(*args, **kwargs)
+        sc.pool_idx = sc.pool_idx[1:]
+        return sc
+
+    monkeypatch.setattr(module, "make_scenario", stale)
+    with pytest.raises(ProxybenchError, match=r"rows in features.npy for a pool of"):
+        with module.RunSession(spec, cache):
+            pass

@@ -166,7 +166,13 @@ class RunSession:
             out.flush()
             del out
 
-        return cache.folder("cloud-pools", {"scenario": scenario.key, "extractor": extractor.key}, fill)
+        folder = cache.folder("cloud-pools", {"scenario": scenario.key, "extractor": extractor.key}, fill)
+        for name in ("features.npy", "images.npy"):  # a cached folder must hold exactly this pool's rows
+            rows = np.load(folder / name, mmap_mode="r").shape[0]
+            if rows != len(scenario.pool_idx):
+                raise ProxybenchError(f"cached cloud pool {folder} has {rows} rows in {name} for a pool of "
+                                      f"{len(scenario.pool_idx)}; delete the folder to rebuild it")
+        return folder
 
     def _pump(self, until: str) -> Message:
         """Relay the cloud's device requests until it sends ``until``; its failures become exceptions here."""
