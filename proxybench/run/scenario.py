@@ -87,15 +87,14 @@ def _client_train_groups(data: ImageData, mix: ClientMix, client_fraction: float
     """
     ids = [data.domain_names.index(n) for n in mix.names]
     train = [(data.domains == d) & ~data.is_test for d in ids]
-    groups = [np.unique(data.groups[m]) for m in train]
-    perms = [np.random.default_rng([seed, d, 7919]).permutation(g) for d, g in zip(ids, groups, strict=True)]
+    groups = [np.unique(data.groups[m], return_counts=True) for m in train]  # (group ids, images per group)
+    perms = [np.random.default_rng([seed, d, 7919]).permutation(g) for d, (g, _) in zip(ids, groups, strict=True)]
     if mix.is_single:
-        return [perms[0][: max(1, int(round(client_fraction * len(groups[0]))))]]
+        return [perms[0][: max(1, int(round(client_fraction * len(groups[0][0]))))]]
     target = client_fraction * np.mean([m.sum() for m in train])
     picked = []
-    for m, perm, share in zip(train, perms, mix.weights, strict=True):
-        ids_, sizes = np.unique(data.groups[m], return_counts=True)
-        filled = np.cumsum(sizes[np.searchsorted(ids_, perm)])
+    for (gids, sizes), perm, share in zip(groups, perms, mix.weights, strict=True):
+        filled = np.cumsum(sizes[np.searchsorted(gids, perm)])
         k = int(np.argmin(np.abs(filled - share * target))) + 1  # whole groups, nearest the domain's image quota
         picked.append(perm[:k])
     return picked
