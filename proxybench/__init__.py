@@ -33,6 +33,7 @@ from .contract.task import PickedData, PoolView, SupervisedTask, Task, TaskConte
 from .contract.weights import PoolData, WeightSource
 from .ml.accelerator import device_cache_key, on_device, torch_device
 from .ml.backbone import create_backbone, load_state_dict_bytes, state_dict_bytes
+from .ml.cluster_pool import pool_on_cluster
 from .ml.extractor import Extractor
 from .ml.flops import forward_flops
 from .ml.geometry import greedy_kcenter, kmeans, largest_remainder, nearest_centroid
@@ -74,6 +75,6 @@ __all__ = [
     "create_weights", "device_cache_key", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise",
     "greedy_kcenter", "hookimpl", "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
     "load_records", "load_state_dict_bytes", "memmapped_image_data", "nearest_centroid", "no_client_information",
-    "non_private", "on_device", "poisson_sampled", "predict_logits", "random_crop", "self_composed", "sigma_for_epsilon",
+    "non_private", "on_device", "poisson_sampled", "pool_on_cluster", "predict_logits", "random_crop", "self_composed", "sigma_for_epsilon",
     "state_dict_bytes", "to_tensor", "torch_device", "track", "train",
 ]

@@ -32,6 +32,7 @@ from proxybench import (
     gaussian_noise,
     kmeans,
     nearest_centroid,
+    pool_on_cluster,
     sigma_for_epsilon,
 )
 
@@ -147,7 +148,10 @@ def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, r
     Randomness is drawn from ``rng`` in a fixed order (projection seed, then k-means
     seed), so a sampler built on it stays deterministic per seed. ``kmeans_max_points``
     > 0 trains k-means on that many uniformly drawn points (from the k-means seed) and
-    still assigns every point; 0 trains on all of them.
+    still assigns every point; 0 trains on all of them. With ``$PROXYBENCH_SCHEDULER`` set
+    (``proxybench run --scheduler``), the sample gather and the assignment pass run on that
+    dask cluster (``pool_on_cluster``) and give the same centroids and labels; the device
+    call is the same either way.
     """
     reduction, dim = sampler.reduction, sampler.dim
     times: dict[str, float] = {}
@@ -170,8 +174,17 @@ def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, r
     times["reduce"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    centroids, assign = kmeans(x, R, seed=int(rng.integers(2**31)), niter=sampler.kmeans_iters,
-                               spherical=sampler.spherical, max_points=sampler.kmeans_max_points)
+    seed = int(rng.integers(2**31))
+    with pool_on_cluster(cloud.features) as pool:
+        if pool is None:
+            centroids, assign = kmeans(x, R, seed=seed, niter=sampler.kmeans_iters, spherical=sampler.spherical,
+                                       max_points=sampler.kmeans_max_points)
+        elif reduction != "none":
+            raise ProxybenchError(f"{sampler.name}: on a dask cluster the pool is clustered as stored "
+                                  f"(reduction 'none'), got reduction {reduction!r}")
+        else:
+            centroids, assign = pool.kmeans(R, seed=seed, niter=sampler.kmeans_iters, spherical=sampler.spherical,
+                                            max_points=sampler.kmeans_max_points)
     times["kmeans"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -90,6 +90,17 @@ STORE_DTYPES = ("float32", "float16")
 ROWS_PER_CHUNK = 1 << 16
 
 
+def extract_to_npy(extractor: Extractor, images: np.ndarray, path: Path, dtype: str = "float32") -> None:
+    """phi(images) written batch by batch into a ``dtype`` ``.npy`` at ``path``; refused where it overflows ``dtype``."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(len(images), extractor.dim))
+    extractor.extract(images, desc="pool features", out=out)
+    for s in range(0, len(out), ROWS_PER_CHUNK):
+        if not np.isfinite(out[s : s + ROWS_PER_CHUNK]).all():
+            raise ProxybenchError(f"phi's features overflow a {dtype} store (|value| > "
+                                  f"{np.finfo(dtype).max:.0f}); store them as float32")
+    out.flush()
+
+
 def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, cache: Cache,
                     dtype: str = "float32") -> np.ndarray:
     """phi(images), cached by the extractor's identity and the images' identity, as a read-only memory map.
@@ -105,14 +116,7 @@ def cached_features(extractor: Extractor, images: np.ndarray, images_key: dict, 
         raise ProxybenchError(f"feature store dtype must be one of {STORE_DTYPES}, got {dtype!r}")
 
     def fill(folder: Path) -> None:
-        out = np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=dtype,
-                                        shape=(len(images), extractor.dim))
-        extractor.extract(images, desc="pool features", out=out)
-        for s in range(0, len(out), ROWS_PER_CHUNK):
-            if not np.isfinite(out[s : s + ROWS_PER_CHUNK]).all():
-                raise ProxybenchError(f"phi's features overflow a {dtype} store (|value| > "
-                                      f"{np.finfo(dtype).max:.0f}); store them as float32")
-        out.flush()
+        extract_to_npy(extractor, images, folder / "features.npy", dtype)
 
     key = {"extractor": extractor.key, "images": images_key, **({"dtype": dtype} if dtype != "float32" else {})}
     path = cache.folder("features", key, fill)

@@ -66,6 +66,13 @@ def take_rows(x: np.ndarray, rows: np.ndarray, block: int = 1 << 16) -> np.ndarr
     return out
 
 
+def distance_chunk(n: int, d: int, k: int) -> int:
+    """Rows per chunk of ``nearest_centroid`` over an n x d pool against k centroids (its docstring says why)."""
+    k = max(k, 1)
+    cap = 2048 if n < LARGE_POOL else max(256, min(16384, (1 << 21) // k))
+    return int(np.clip(n * d / 8 / k, 256, cap))
+
+
 def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index of and squared distance to the nearest centroid for each row of ``x``.
 
@@ -80,9 +87,7 @@ def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int | None = N
     and recorded selections (pools of 29,000) must not move.
     """
     if chunk is None:
-        k = max(len(centroids), 1)
-        cap = 2048 if len(x) < LARGE_POOL else max(256, min(16384, (1 << 21) // k))
-        chunk = int(np.clip(x.shape[0] * x.shape[1] / 8 / k, 256, cap))
+        chunk = distance_chunk(x.shape[0], x.shape[1], len(centroids))
     c = np.ascontiguousarray(centroids, dtype=np.float32)
     c_sq = (c * c).sum(1)
     assign = np.empty(len(x), dtype=np.int64)
@@ -98,19 +103,8 @@ def nearest_centroid(x: np.ndarray, centroids: np.ndarray, chunk: int | None = N
     return assign, dist
 
 
-def kmeans(
-    x: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False, max_points: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """faiss k-means; returns centroids and the assignment of every point.
-
-    Trains on *all* points (faiss's silent 256-points-per-centroid subsample is switched
-    off) unless ``max_points`` > 0 caps the training set: then a uniform sample of
-    ``max_points`` rows, drawn from ``seed``, trains the centroids, and every row is
-    still assigned. ``x`` may be a read-only memory map: a float32 one trained on whole
-    is not copied; a capped sample is gathered block by block (``take_rows``), so only the
-    sample is held in RAM; training a float16 map on all points needs its float32 copy.
-    """
-    n, d = x.shape
+def kmeans_sample(n: int, k: int, seed: int, max_points: int = 0) -> np.ndarray | None:
+    """The ascending rows k-means trains on: a uniform draw of ``max_points`` from ``seed``, or None (all rows)."""
     if not 1 <= k <= n:
         raise ProxybenchError(f"k-means needs 1 <= k <= number of points ({n}), got k={k}")
     if max_points < 0:
@@ -118,16 +112,36 @@ def kmeans(
     if 0 < max_points < n:
         if max_points < k:
             raise ProxybenchError(f"k-means max_points ({max_points}) must be >= k ({k})")
-        train = take_rows(x, np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False)))
-    else:
-        train = np.ascontiguousarray(x, dtype=np.float32)
+        return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    return None
+
+
+def train_kmeans(train: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False) -> np.ndarray:
+    """faiss k-means centroids of the float32 rows ``train``, on all of them (faiss's 256-per-centroid cap off)."""
     km = faiss.Kmeans(
-        d, k, niter=niter, seed=int(seed), spherical=spherical, verbose=False,
+        train.shape[1], k, niter=niter, seed=int(seed), spherical=spherical, verbose=False,
         max_points_per_centroid=math.ceil(len(train) / k) + 1,  # faiss otherwise samples 256*k points
         min_points_per_centroid=1,
     )
     km.train(train)
-    centroids = km.centroids.copy()
+    return km.centroids.copy()
+
+
+def kmeans(
+    x: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False, max_points: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """faiss k-means; returns centroids and the assignment of every point.
+
+    Trains on *all* points (faiss's silent 256-points-per-centroid subsample is switched
+    off) unless ``max_points`` > 0 caps the training set: then a uniform sample of
+    ``max_points`` rows, drawn from ``seed`` (``kmeans_sample``), trains the centroids, and every row is
+    still assigned. ``x`` may be a read-only memory map: a float32 one trained on whole
+    is not copied; a capped sample is gathered block by block (``take_rows``), so only the
+    sample is held in RAM; training a float16 map on all points needs its float32 copy.
+    """
+    rows = kmeans_sample(x.shape[0], k, seed, max_points)
+    train = np.ascontiguousarray(x, dtype=np.float32) if rows is None else take_rows(x, rows)
+    centroids = train_kmeans(train, k, seed, niter, spherical)
     assign, _ = nearest_centroid(x, centroids)
     return centroids, assign
 

@@ -149,21 +149,10 @@ class DaskExecutor:
         self.slots = self.jobs
 
     def map(self, specs: Sequence[RunSpec], results_dir: Path, stop_on_failure: bool = False) -> Iterator[Outcome]:
-        try:
-            from distributed import Client, LocalCluster, as_completed
-        except ImportError as exc:
-            from ..util.errors import ProxybenchError
+        from ..util.dask_cluster import dask_client, import_distributed
 
-            raise ProxybenchError("the dask executor needs dask.distributed: pip install 'proxybench[dask]'") from exc
-        with contextlib.ExitStack() as stack:
-            if self.scheduler:
-                client = stack.enter_context(Client(self.scheduler))
-            else:
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=self.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=40,
-                ))
-                client = stack.enter_context(Client(cluster))
+        as_completed = import_distributed().as_completed
+        with dask_client(self.scheduler, workers=self.jobs) as client:
             self.slots = max(1, sum(client.nthreads().values()))
             cache_dir = str(self.cache_dir) if self.cache_dir is not None else None
             futures = [
