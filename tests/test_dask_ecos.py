@@ -81,3 +81,34 @@ def test_what_the_cluster_path_refuses(tmp_path, monkeypatch):
     monkeypatch.setenv(SCHEDULER_ENV, "tcp://127.0.0.1:1")
     with pytest.raises(ProxybenchError, match="cannot use the dask scheduler 'tcp://127.0.0.1:1'"):
         select(x, mus, R=5)
+
+
+def test_run_help_teaches_the_scheduler_and_a_bad_one_is_one_line(capsys, monkeypatch):
+    from proxybench.cli.app import main
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "--scheduler tcp://HOST:PORT|local[:WORKERS]" in capsys.readouterr().out
+    for bad, said in [("tcp://127.0.0.1:1", "cannot use the dask scheduler 'tcp://127.0.0.1:1'"),
+                      ("local:0", "expected tcp://HOST:PORT, local or local:WORKERS")]:
+        assert main(["run", "--sampler", "ecos", "--scheduler", bad]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_default_ecos_run_selects_the_same_on_a_local_cluster(tmp_path, monkeypatch):
+    """`proxybench run --sampler ecos --task autolabel --scheduler local:2`: the recorded indices hash of the in-process run."""
+    import json
+
+    from proxybench.cli.app import main
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    monkeypatch.setenv("PROXYBENCH_PROGRESS", "0")
+    assert main(["run", "--sampler", "ecos", "--task", "autolabel", "--scheduler", "local:2",
+                 "--results-dir", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["selection"]["indices_hash"].startswith("d549d759d0fb0bce")
+    assert round(record["metrics"]["accuracy"], 3) == 0.332

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "or TCP on 127.0.0.1; results are the same")
     p.add_argument("--device-address", default=None, metavar="HOST:PORT",
                    help="use a device already serving there (proxybench device serve) instead of starting one")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local[:WORKERS]",
+                   help="run the cloud's pool-wide passes (the k-means sample gather and the assignment of every "
+                        "pool row) of the samplers that cluster the pool (ecos, dsir, cluster-filter) on a dask "
+                        "cluster: a running scheduler, or a LocalCluster on 127.0.0.1 (2 workers unless told); "
+                        "the selection is the same as in-process, the device side is untouched "
+                        "(needs proxybench[dask]; see docs/scale.md)")
     add_torch_device_arg(p)
     p.set_defaults(func=cmd_run)
 

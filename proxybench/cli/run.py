@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from rich.table import Table
 from ..contract.params import split_param
 from ..contract.registry import registry
 from ..ml.accelerator import CHOICES, ENV_VAR, resolve
+from ..ml.cluster_pool import SCHEDULER_ENV, connect, scheduler_setting
 from ..run.spec import RunSpec
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
@@ -24,6 +27,8 @@ examples:
   proxybench run --sampler random --client-domain photo --budget 500 --seed 1
   proxybench run --sampler ecos --param sigma=20 --param R=200
   proxybench run --sampler ecos --param task.k=30          (prefix when sampler and task share a name)
+  proxybench run --sampler ecos --scheduler local:2         (ECOS's cloud-side passes on a 2-worker LocalCluster)
+  proxybench run --sampler ecos --scheduler tcp://10.0.0.5:8786   (... on a running dask scheduler)
 
 Parameters of the chosen sampler, task and dataset are listed by
 `proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord,
@@ -54,6 +59,28 @@ def use_torch_device(value: str | None) -> None:
     if note:
         print(f"proxybench: {note}", file=sys.stderr)
     os.environ[ENV_VAR] = str(device)
+
+
+@contextlib.contextmanager
+def cluster_for_run(value: str | None) -> Iterator[None]:
+    """``--scheduler`` for the run's duration: checked, connected (or started), and named to the cloud process.
+
+    ``local[:WORKERS]`` starts the LocalCluster here, in the command's process (the cloud
+    process is a daemon and may not start worker processes), and the cloud process reaches
+    it by its address; an address must answer before the run starts. A bad value is one
+    ProxybenchError line. Only the cloud process reads ``$PROXYBENCH_SCHEDULER``
+    (``pool_on_cluster``); the device process ignores it.
+    """
+    if value is None:
+        yield
+        return
+    os.environ[SCHEDULER_ENV] = value
+    try:
+        with connect(scheduler_setting()) as client:
+            os.environ[SCHEDULER_ENV] = client.scheduler.address
+            yield
+    finally:
+        os.environ.pop(SCHEDULER_ENV, None)
 
 
 def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
@@ -145,8 +172,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     console.print(f"[bold]proxybench run[/bold] {spec.run_id}: sampler={spec.sampler} task={spec.task} "
                   f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
-    record, path = run(spec, args.results_dir, Cache(args.cache_dir), transport=args.device_transport,
-                       device_address=args.device_address)
+    with cluster_for_run(args.scheduler):
+        record, path = run(spec, args.results_dir, Cache(args.cache_dir), transport=args.device_transport,
+                           device_address=args.device_address)
     console.print(summary_table(record))
     console.print(f"RunRecord: {path}")
     return 0

@@ -13,6 +13,7 @@ is never involved: its program and messages are exactly those of an in-process r
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import re
 from collections.abc import Iterator
@@ -104,10 +105,14 @@ def scheduler_setting() -> str | None:
 
 @contextlib.contextmanager
 def connect(scheduler: str) -> Iterator[Any]:
-    """A client for a scheduler setting: ``local[:WORKERS]`` starts a LocalCluster, anything else is an address."""
+    """A client for a scheduler setting: ``local[:WORKERS]`` starts a LocalCluster, anything else is an address.
+
+    A daemonic process (a run's cloud process) may not start worker processes: its
+    LocalCluster's workers are then threads of it.
+    """
     if scheduler.startswith("local"):
         workers = int(scheduler[6:]) if ":" in scheduler else LOCAL_WORKERS
-        with dask_client(None, workers=workers) as client:
+        with dask_client(None, workers=workers, processes=not multiprocessing.current_process().daemon) as client:
             yield client
     else:
         with dask_client(scheduler) as client:
