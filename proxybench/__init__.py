@@ -51,6 +51,7 @@ from .privacy.accounting import (
     poisson_sampled,
     self_composed,
     sigma_for_epsilon,
+    split_sigmas,
 )
 from .privacy.mechanism import AuditMechanism
 from .results.records import load_records
@@ -75,6 +76,6 @@ __all__ = [
     "create_weights", "device_cache_key", "evaluate_on_device", "forward_flops", "gaussian_event", "gaussian_noise",
     "greedy_kcenter", "hookimpl", "kmeans", "largest_remainder", "list_datasets", "list_samplers", "list_tasks", "list_weights",
     "load_records", "load_state_dict_bytes", "memmapped_image_data", "nearest_centroid", "no_client_information",
-    "non_private", "on_device", "poisson_sampled", "pool_on_cluster", "predict_logits", "random_crop", "self_composed", "sigma_for_epsilon",
-    "state_dict_bytes", "to_tensor", "torch_device", "track", "train",
+    "non_private", "on_device", "poisson_sampled", "pool_on_cluster", "predict_logits", "random_crop", "self_composed",
+    "sigma_for_epsilon", "split_sigmas", "state_dict_bytes", "to_tensor", "torch_device", "track", "train",
 ]

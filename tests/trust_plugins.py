@@ -23,6 +23,7 @@ from proxybench import (
     kmeans,
     nearest_centroid,
 )
+from proxybench.plugins.samplers.dp_mean_rounds import DpMeanRounds, recentred_release
 from proxybench.plugins.samplers.ecos_rounds import EcosRounds, refine_counts
 
 #: Types that hold device data or the harness's ground truth: none may exist in the cloud process.
@@ -132,6 +133,21 @@ class LyingRounds(EcosRounds):
     round_program: ClassVar = staticmethod(exact_refine_program)
 
 
+def exact_recentred_program(ctx: DeviceContext, msg: Message) -> Message:
+    """dp-mean-rounds' re-centred round without its noise."""
+    values = recentred_release(ctx.features(), np.asarray(msg["center"], dtype=np.float64), float(msg["radius"]))
+    return {"noisy_sum": values[:-1].astype(np.float32), "noisy_count": np.float32(values[-1])}
+
+
+@dataclass
+class LyingMeanRounds(DpMeanRounds):
+    """dp-mean-rounds whose re-centred rounds omit their noise (the accountant still counts them)."""
+
+    name: ClassVar[str] = "test-lying-mean-rounds"
+    description: ClassVar[str] = "test: dp-mean round 2 without noise"
+    round_program: ClassVar = staticmethod(exact_recentred_program)
+
+
 @hookimpl
 def proxybench_samplers():
-    return [ExactMean, LyingCoverage, Snoop, LyingRounds]
+    return [ExactMean, LyingCoverage, Snoop, LyingRounds, LyingMeanRounds]

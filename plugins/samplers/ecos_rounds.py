@@ -51,11 +51,11 @@ from proxybench import (
     hookimpl,
     kmeans,
     nearest_centroid,
-    sigma_for_epsilon,
 )
 
 from .coverage import coverage_weights, reduce_on_device
 from .ecos import Ecos
+from .split_budget import SplitBudget
 
 
 def refine_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
@@ -85,7 +85,7 @@ class Level:
 
 
 @dataclass
-class EcosRounds(Ecos):
+class EcosRounds(Ecos, SplitBudget):
     name: ClassVar[str] = "ecos-rounds"
     description: ClassVar[str] = "ECOS in rounds: coverage, then noisy counts on sub-clusters of covered clusters (DP)"
 
@@ -99,21 +99,11 @@ class EcosRounds(Ecos):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.rounds < 1:
-            raise ProxybenchError(f"ecos-rounds: rounds must be >= 1, got {self.rounds}")
         if self.sub_R < 2:
             raise ProxybenchError(f"ecos-rounds: sub_R must be >= 2 (a split), got {self.sub_R}")
-        if not 0.0 < self.first_share <= 1.0 or (self.rounds > 1 and self.first_share == 1.0):
-            raise ProxybenchError(f"ecos-rounds: first_share must be in (0, 1) with several rounds, got {self.first_share}")
+        self.check_split()
         if not 0.0 <= self.stop_tv < 1.0:
             raise ProxybenchError(f"ecos-rounds: stop_tv must be in [0, 1), got {self.stop_tv}")
-
-    def round_sigmas(self, delta: float) -> list[float]:
-        """sigma_k = sigma_eff / sqrt(w_k): the rounds together cost one release at sigma_eff."""
-        effective = (sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
-                     if self.target_epsilon is not None else self.sigma)
-        shares = [self.first_share] + [(1.0 - self.first_share) / (self.rounds - 1)] * (self.rounds - 1)
-        return [effective / np.sqrt(w) for w in shares]
 
     def refine(self, x: np.ndarray, level: Level, rng: np.random.Generator) -> tuple[Level, np.ndarray, np.ndarray]:
         """Split each positive cluster into sub-clusters; keep the others whole. Also each new cluster's radius."""

@@ -100,6 +100,23 @@ def sigma_for_epsilon(target_epsilon: float, sensitivity: float, delta: float = 
     return float(dp_accounting.get_sigma_gaussian(target_epsilon, delta)) * sensitivity
 
 
+def split_sigmas(effective_sigma: float, first_share: float, rounds: int) -> list[float]:
+    """One Gaussian budget split over rounds: round k gets the share w_k of 1 / sigma^2.
+
+    Gaussian releases compose exactly in 1 / sigma^2, so releases at sigma_eff / sqrt(w_k)
+    with shares summing to 1 cost together what one release at sigma_eff costs. Round 1
+    gets ``first_share``, the later rounds the rest in equal parts; a single round gets it all.
+    """
+    if rounds < 1:
+        raise ProxybenchError(f"rounds must be >= 1, got {rounds}")
+    if not 0.0 < first_share < 1.0:
+        raise ProxybenchError(f"first_share must be in (0, 1), got {first_share}")
+    if rounds == 1:
+        return [effective_sigma]
+    shares = [first_share] + [(1.0 - first_share) / (rounds - 1)] * (rounds - 1)
+    return [effective_sigma / math.sqrt(w) for w in shares]
+
+
 def gaussian_noise(values: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """The Gaussian mechanism: values plus N(0, sigma^2) per coordinate."""
     values = np.asarray(values, dtype=np.float64)
