@@ -6,6 +6,8 @@ pool it is 0 by construction. This writes, per sampler variant and client, the m
 seeds of ``selection.domain_shares``, and for mixed clients the mixture error: half the L1
 distance between the in-domain picks' split over the client's domains and the client's
 own shares (0: the client's proportions; 1: all picks from a domain the client lacks).
+The last column is the share of picks outside the client's label space (distractors, in
+any domain), which the distractor_style="same" setting makes hard to avoid.
 
     python tools/domain_shares.py leaderboards/mixture/records.jsonl.gz --out leaderboards/mixture/domain-shares.md
 """
@@ -23,6 +25,10 @@ from proxybench.results.leaderboard import variant_label
 from proxybench.results.records import read_records
 from proxybench.results.render import to_markdown
 from proxybench.run.client_mix import parse_client_domain
+
+
+#: The column for picks whose label is outside the client's label space (distractors), whatever their domain.
+OUTSIDE = "outside label space"
 
 
 def mixture_error(shares: dict[str, float], client: str) -> float:
@@ -45,11 +51,12 @@ def main() -> None:
             continue
         spec = r["spec"]
         label = variant_label(spec["sampler"], spec.get("sampler_params", {}), r.get("sampler_kind"))
-        cells[(label, spec["client_domain"])].append(r["selection"]["domain_shares"])
+        cells[(label, spec["client_domain"])].append({**r["selection"]["domain_shares"],
+                                                       OUTSIDE: r["selection"]["outside_label_space_share"]})
         if label not in order:
             order.append(label)
     clients = sorted({c for _, c in cells}, key=lambda c: (c.count("+") + c.count(","), c))
-    domains = sorted({d for runs in cells.values() for s in runs for d in s})
+    domains = sorted({d for runs in cells.values() for s in runs for d in s} - {OUTSIDE}) + [OUTSIDE]
     out = [f"# Selection's share per domain\n\nFrom `{args.records}`; mean over seeds.\n"]
     for client in clients:
         rows = []
