@@ -76,7 +76,8 @@ def test_ecos_on_a_local_cluster_against_in_process(benchmark, tmp_path, cluster
         assert on_cluster["indices_hash"] == here["indices_hash"]  # the same selection
         assert on_cluster["client_blob_share"] > 0.5
         benchmark.extra_info.update(
-            size=f"N={n} d=112 float16 R={R} B={budget} kmeans_max_points={max_points}", workers=2, worker_import_s=round(cluster.warmup_s, 1),
+            size=f"N={n} d=112 float16 R={R} B={budget} kmeans_max_points={max_points}", workers=2,
+            worker_import_s=round(cluster.warmup_s, 1),
             cluster_s=round(on_cluster["seconds"], 2), in_process_s=round(here["seconds"], 2),
             cluster_over_in_process=round(on_cluster["seconds"] / here["seconds"], 2),
             cluster_step_seconds=on_cluster["step_seconds"], in_process_step_seconds=here["step_seconds"],
