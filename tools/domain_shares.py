@@ -26,7 +26,6 @@ from proxybench.results.records import read_records
 from proxybench.results.render import to_markdown
 from proxybench.run.client_mix import parse_client_domain
 
-
 #: The column for picks whose label is outside the client's label space (distractors), whatever their domain.
 OUTSIDE = "outside label space"
 

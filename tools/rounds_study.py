@@ -13,17 +13,17 @@ dp-mean-rounds.
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from domain_shares import mixture_error
 
-from proxybench import Cache, RunSpec
+from proxybench import Cache, RunSpec, track
 from proxybench.privacy.accounting import epsilon
 from proxybench.results.render import to_markdown
 from proxybench.run.session import RunSession
-
-from domain_shares import mixture_error
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 FAMILIES = {
@@ -52,21 +52,21 @@ def main() -> None:
             shares: dict[str, list[float]] = {}
             errors: dict[str, list[float]] = {}
             down, up, rounds, eps_run = [], [], [], []
-            for seed in args.seeds:
-                for dom in args.domains:
-                    tau = {"tau": args.tau} if args.family == "ecos" else {}
-                    spec = RunSpec(sampler=sampler, client_domain=dom, seed=seed, budget=args.budget,
-                                   sampler_params={**params, **tau, "target_epsilon": eps}, task="outsource")
-                    with RunSession(spec.resolved(), cache) as session:
-                        sel = session.select()
-                    shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
-                    if "+" in dom or "," in dom:
-                        errors.setdefault(dom, []).append(mixture_error(session.scenario.domain_shares(sel.indices), dom))
-                    led = session.relay.ledger.to_record()["by_phase"]["select"]
-                    down.append(led["down"])
-                    up.append(led["up"])
-                    rounds.append(session.relay.calls["select"])
-                    eps_run.append(epsilon(sel.privacy, spec.delta))
+            cells = list(itertools.product(args.seeds, args.domains))
+            for seed, dom in track(cells, desc=f"ε {eps:g} {sampler} {params}", total=len(cells)):
+                tau = {"tau": args.tau} if args.family == "ecos" else {}
+                spec = RunSpec(sampler=sampler, client_domain=dom, seed=seed, budget=args.budget,
+                               sampler_params={**params, **tau, "target_epsilon": eps}, task="outsource")
+                with RunSession(spec.resolved(), cache) as session:
+                    sel = session.select()
+                shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
+                if "+" in dom or "," in dom:
+                    errors.setdefault(dom, []).append(mixture_error(session.scenario.domain_shares(sel.indices), dom))
+                led = session.relay.ledger.to_record()["by_phase"]["select"]
+                down.append(led["down"])
+                up.append(led["up"])
+                rounds.append(session.relay.calls["select"])
+                eps_run.append(epsilon(sel.privacy, spec.delta))
             label = sampler + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
             row = {"target ε": eps, "sampler": label, **{d: f"{np.mean(v):.1%}" for d, v in shares.items()},
                    "mean": f"{np.mean([np.mean(v) for v in shares.values()]):.1%}",
