@@ -104,6 +104,22 @@ def test_reading_device_memory_instead_of_asking():
     _caught(check_sampler, kit_plugins.Snoop, "link-only", "no device data anywhere")
 
 
+def test_a_device_context_left_in_uncollected_garbage_does_not_hide_a_snoop():
+    """A context earlier work dropped inside a reference cycle is still in gc.get_objects() until a collection."""
+    import gc
+
+    from proxybench.testing.scenario import tiny_scenario
+
+    gc.disable()  # keep the cycle uncollected, as between two collections of a long test session
+    try:
+        cycle = {"context": tiny_scenario().device_context(seed=9)}
+        cycle["self"] = cycle
+        del cycle
+        _caught(check_sampler, kit_plugins.Snoop, "link-only", "no device data anywhere")
+    finally:
+        gc.enable()
+
+
 def test_declared_noise_that_is_not_added():
     _caught(check_sampler, kit_plugins.NoNoise, "audit-consistent", "identical in every replay", "ctx.rng")
     _caught(check_sampler, trust_plugins.LyingCoverage, "audit-consistent", "sent exact")

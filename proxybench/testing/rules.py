@@ -214,5 +214,10 @@ def live(work: Callable[[Device], T], context: DeviceContext, label: str, stage:
 
 
 def replayed(work: Callable[[Device], T], crossing: Crossing, label: str) -> T:
-    """``work(device)`` against a device that answers from ``crossing`` alone: no device data exists anywhere."""
+    """``work(device)`` against a device that answers from ``crossing`` alone: no device data exists anywhere.
+
+    A full collection first: contexts that earlier work dropped inside reference cycles stay
+    in ``gc.get_objects()`` until one, and a plugin that reads memory would find them there.
+    """
+    gc.collect()
     return work(CheckedDevice(replay(crossing.exchanges, label), label))
