@@ -5,8 +5,10 @@ name); a cell is a mean with its 95% bootstrap interval (proxybench.stats). Two 
 columns say whether a sampler really differs from random and from the best private
 sampler. Oracles and privacy-free references are marked and never highlighted: the
 best *private or client-free* value of each column is, because that is the comparison
-a deployable method has to win. Tables are a pure function of the records, so a
-committed ``records.jsonl.gz`` regenerates them byte for byte.
+a deployable method has to win, and in a column of estimates (accuracy, in-domain share)
+only where its interval lies wholly above the second's. A cell whose accuracy cannot be
+told from chance is marked (results.chance). Tables are a pure function of the records,
+so a committed ``records.jsonl.gz`` regenerates them byte for byte.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import pandas as pd
 
 from ..contract.registry import registry
 from ..util.errors import ProxybenchError
+from .chance import chance_accuracy
+from .highlights import SHARE, best_cells, chance_cells
 from .records import read_record, records_frame
 from .stats import Interval, bootstrap_mean, paired
 
 #: Spec fields that identify a row or a cell; every other field is part of a table's setting.
 ROW_FIELDS = ("dataset", "task", "sampler", "sampler_params", "client_domain", "seed")
-#: Kinds that may be highlighted as best.
-DEPLOYABLE = ("private", "client-free")
 MARKS = {"oracle": "†", "privacy-free": "‡"}
 TIE = "≈"
 #: The records a committed leaderboard keeps beside its tables.
@@ -143,6 +145,8 @@ class Board:
     references: dict[str, str] = field(default_factory=dict)  # paired column -> its reference row
     audit: bool = False  # whether the table has the audit column
     costs: tuple[tuple[str, str, str], ...] = COSTS  # cost columns: frame column, header, better direction
+    chance: float | None = None  # chance accuracy (1 / classes); None: unknown
+    at_chance: dict[str, set[str]] = field(default_factory=dict)  # accuracy column -> rows at chance
 
     @property
     def title(self) -> str:
@@ -174,14 +178,19 @@ def _set_intervals(out: pd.DataFrame, col: str, intervals: dict[str, Interval]) 
     out[f"{col} hi"] = pd.Series({r: i.hi for r, i in intervals.items()})
 
 
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a ``row`` column: each run's variant label."""
+    return frame.assign(row=[variant_label(s, json.loads(p), k)
+                             for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+
+
 def aggregate(frame: pd.DataFrame, domains: list[str],
               costs: tuple[tuple[str, str, str], ...] = COSTS) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rows: sampler variants; accuracy means with intervals per domain and on average, paired Δ columns, mean costs.
 
     Also returns each paired column's reference row (absent when the table has no such row).
     """
-    frame = frame.assign(row=[variant_label(s, json.loads(p), k)
-                              for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+    frame = labelled(frame)
     per_cell = frame.groupby(["row", "client_domain", "seed"]).accuracy.mean()
     cells = {row: part.droplevel("row").to_dict() for row, part in per_cell.groupby("row")}
     rows = sorted(frame.row.unique())
@@ -205,6 +214,10 @@ def aggregate(frame: pd.DataFrame, domains: list[str],
     means = frame[[c for c, _, _ in costs]].apply(pd.to_numeric).groupby(frame.row).mean()  # all-None columns too
     for col, header, _ in costs:
         out[header] = means[col]
+    if "in_domain_share" in [c for c, _, _ in costs]:  # an estimate: its interval decides its bold cell
+        share = frame.assign(share=pd.to_numeric(frame.in_domain_share)).groupby(["row", "client_domain", "seed"]).share.mean()
+        _set_intervals(out, SHARE, {r: bootstrap_mean(part.to_numpy(float), part.index.get_level_values("client_domain"))
+                                    for r, part in share.groupby("row")})
     out["runs"] = frame.groupby("row").size()
     out.index.name = "row"
     return out.sort_values("acc average", ascending=False, na_position="last", kind="mergesort"), references
@@ -230,9 +243,7 @@ def audit_bounds(report: dict[str, Any], sampler: str, params: dict[str, Any]) -
 
 def add_audit_column(table: pd.DataFrame, frame: pd.DataFrame, report: dict[str, Any]) -> pd.DataFrame:
     """Beside the accountant's ε select, what the audit report says an attacker provably reaches (private rows only)."""
-    labelled = frame.assign(row=[variant_label(s, json.loads(p), k) for s, p, k in
-                                 zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
-    first = labelled.groupby("row")[["sampler", "sampler_params"]].first()
+    first = labelled(frame).groupby("row")[["sampler", "sampler_params"]].first()
     table[AUDIT_COLUMN] = [
         audit_bounds(report, first.at[row, "sampler"], json.loads(first.at[row, "sampler_params"]))
         if table.at[row, "kind"] == "private" else None
@@ -241,18 +252,14 @@ def add_audit_column(table: pd.DataFrame, frame: pd.DataFrame, report: dict[str,
     return table
 
 
-def best_cells(table: pd.DataFrame, domains: list[str]) -> dict[str, set[str]]:
-    """Per column, the deployable rows that reach the best value (ties all win)."""
-    pool = table[table.kind.isin(DEPLOYABLE)]
-    directions = {f"acc {d}": "max" for d in [*domains, "average"]} | {h: b for _, h, b in COSTS}
-    best = {}
-    for col, better in directions.items():
-        values = pool[col].dropna()
-        if values.empty:
-            continue
-        target = values.max() if better == "max" else values.min()
-        best[col] = {str(r) for r, v in values.items() if math.isclose(v, target, rel_tol=1e-9, abs_tol=1e-12)}
-    return best
+def test_images(frame: pd.DataFrame, domains: list[str]) -> dict[tuple[str, str], float]:
+    """(row, accuracy column) -> the test images behind the cell's mean: summed over its runs (NaN where unknown)."""
+    sizes = labelled(frame).groupby(["row", "client_domain"]).test_images.sum(min_count=1).to_dict()
+    rows = labelled(frame).row.unique()
+    out = {(str(r), f"acc {d}"): float(sizes.get((r, d), math.nan)) for r in rows for d in domains}
+    for r in rows:
+        out[(str(r), "acc average")] = float(sum(sizes.get((r, d), math.nan) for d in domains))
+    return out
 
 
 def differing(dicts: list[dict[str, Any]]) -> list[str]:
@@ -282,6 +289,9 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
     kinds = {name: getattr(registry().get("sampler", name), "kind", None) for name in registry().names("sampler")}
     frame["sampler_kind"] = [k if k else kinds.get(s) for k, s in zip(frame.sampler_kind, frame.sampler, strict=True)]
     frame["setting"] = [json.dumps(setting_of(r["spec"]), sort_keys=True) for r in records]
+    frame["chance"] = [chance_accuracy(r) for r in records]
+    frame["test_images"] = [((r.get("selection") or {}).get("client_test_size")) for r in records]
+    frame["test_images"] = frame.test_images.astype(float)
     boards = []
     for (dataset, task), part in frame.groupby(["dataset", "task"], sort=True):
         settings = {s: json.loads(s) for s in sorted(part.setting.unique())}
@@ -293,7 +303,11 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
             table, references = aggregate(sub, domains, costs)
             if audit is not None:
                 table = add_audit_column(table, sub, audit)
+            chances = set(sub.chance.dropna())
+            chance = chances.pop() if len(chances) == 1 and sub.chance.notna().all() else None
+            images = test_images(sub, domains)
             boards.append(Board(dataset, task, setting, varying_part(setting, list(settings.values()), varying_keys),
-                                sorted(int(s) for s in sub.seed.unique()), domains, table, best_cells(table, domains),
-                                references, audit is not None, costs))
+                                sorted(int(s) for s in sub.seed.unique()), domains, table,
+                                best_cells(table, domains, COSTS, images), references, audit is not None, costs, chance,
+                                chance_cells(table, domains, chance, images)))
     return boards

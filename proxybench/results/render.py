@@ -1,74 +1,23 @@
-"""Leaderboard tables as people read them: markdown, CSV and sortable HTML, and the folder they are written to."""
+"""Leaderboard tables as people read them: markdown, CSV and sortable HTML, and the folder they are written to.
+
+How a cell reads is in results.cells, the HTML table in results.html_board.
+"""
 
 from __future__ import annotations
 
-import html
 import json
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..util.errors import ProxybenchError
-from .leaderboard import AUDIT_COLUMN, RECORDS_FILE, TIE, VS_PRIVATE, VS_RANDOM, Board, build_boards, code_summary
+from .cells import cell_text, display_columns, legend
+from .html_board import board_html, html_page
+from .leaderboard import RECORDS_FILE, Board, build_boards, code_summary
 from .records import write_records_file
-from .stats import METHOD
-from .units import human
 
-
-def legend(audit: bool) -> str:
-    """What the marks, bold cells, intervals and paired columns mean (printed under every table)."""
-    text = ("† oracle (uses the hidden ground-truth domain ids); ‡ privacy-free reference (no privacy guarantee). "
-            "Bold: best private or client-free sampler in the column. ε none = no guarantee. "
-            f"[lo, hi]: {METHOD}. {VS_RANDOM} / {VS_PRIVATE}: mean paired difference in accuracy (same seed and domain) "
-            f"with its interval; {TIE} a statistical tie (the interval contains 0); ref: the reference row itself.")
-    if audit:
-        text += (f" {AUDIT_COLUMN}: an empirical lower bound on the selection's ε from the proxybench audit report "
-                 "given to the leaderboard; above ε select would mean the accountant overclaims.")
-    return text
-
-
-def _signed(x: float) -> str:
-    return f"{x:+.3f}"
-
-
-def _fmt(value: Any, col: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "none" if col.startswith("ε") else "–"
-    if col.startswith("acc") or col == "in-domain share":
-        return f"{value:.3f}"
-    if col.startswith("Δ"):
-        return _signed(value)
-    if col == "runs":
-        return str(int(value))
-    if "bytes" in col:
-        return human(value, "B")
-    if "FLOPs" in col:
-        return human(value, "FLOP")
-    return f"{value:.3g}"
-
-
-def display_columns(board: Board) -> list[str]:
-    paired_cols = [c for c in (VS_RANDOM, VS_PRIVATE) if c in board.references]
-    return ([f"acc {d}" for d in [*board.domains, "average"]] + paired_cols + [h for _, h, _ in board.costs]
-            + ([AUDIT_COLUMN] if board.audit else []) + ["runs"])
-
-
-def cell_text(board: Board, row: str, col: str) -> str:
-    """A cell as people read it: mean [lo, hi] for accuracy, the paired Δ with a tie mark, costs in units."""
-    t = board.table
-    if board.references.get(col) == row:
-        return "ref"
-    text = _fmt(t.at[row, col], col)
-    lo, hi = f"{col} lo", f"{col} hi"
-    if lo in t.columns and not (pd.isna(t.at[row, lo]) or pd.isna(t.at[row, hi])):
-        show: Callable[[float], str] = _signed if col.startswith("Δ") else (lambda x: f"{x:.3f}")
-        text += f" [{show(t.at[row, lo])}, {show(t.at[row, hi])}]"
-        if col.startswith("Δ") and t.at[row, lo] <= 0 <= t.at[row, hi]:
-            text += f" {TIE}"
-    return text
+__all__ = ["board_csv", "board_html", "board_markdown", "display_columns", "to_markdown", "write_leaderboard"]
 
 
 def board_markdown(board: Board) -> str:
@@ -80,7 +29,8 @@ def board_markdown(board: Board) -> str:
         ] for row in board.table.index],
         columns=["sampler", "kind", *cols],
     )
-    return f"### {board.title}\n\n{board.caption()}\n\n{to_markdown(frame, index=False)}\n\n{legend(board.audit)}\n"
+    return (f"### {board.title}\n\n{board.caption()}\n\n{to_markdown(frame, index=False)}\n\n"
+            f"{legend(board.audit, [board.chance])}\n")
 
 
 def board_csv(board: Board) -> pd.DataFrame:
@@ -90,57 +40,6 @@ def board_csv(board: Board) -> pd.DataFrame:
     out.insert(0, "dataset", board.dataset)
     out["setting"] = json.dumps(board.setting, sort_keys=True)
     return out
-
-
-SORT_JS = """<script>
-document.querySelectorAll("table.lb th").forEach((th, i) => th.addEventListener("click", () => {
-  const body = th.closest("table").tBodies[0], asc = th.dataset.dir !== "asc";
-  th.dataset.dir = asc ? "asc" : "desc";
-  const key = r => r.cells[i].dataset.v === undefined ? r.cells[i].textContent : parseFloat(r.cells[i].dataset.v);
-  [...body.rows].sort((a, b) => {
-    const x = key(a), y = key(b);
-    if (typeof x === "string") return asc ? x.localeCompare(y) : y.localeCompare(x);
-    if (isNaN(x) || isNaN(y)) return isNaN(x) - isNaN(y);
-    return asc ? x - y : y - x;
-  }).forEach(r => body.appendChild(r));
-}));
-</script>"""
-STYLE = """<style>
-body { font-family: system-ui, sans-serif; margin: 2em; }
-table.lb { border-collapse: collapse; font-size: 13px; margin-bottom: 0.5em; }
-table.lb th, table.lb td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
-table.lb th { background: #f0f0f0; cursor: pointer; position: sticky; top: 0; }
-table.lb th:hover { background: #e0e0ff; }
-table.lb td:first-child, table.lb td:nth-child(2) { text-align: left; }
-tr.oracle td, tr.privacy-free td { color: #777; font-style: italic; }
-td.best { font-weight: bold; background: #d9f2d9; }
-p.caption, p.legend { color: #555; font-size: 13px; }
-</style>"""
-
-
-def board_html(board: Board) -> str:
-    """One sortable table (click a header); values sort by their number, not their text."""
-    cols = display_columns(board)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["sampler", "kind", *cols])
-    rows = []
-    for row in board.table.index:
-        kind = str(board.table.at[row, "kind"])
-        cells = [f"<td>{html.escape(row)}</td>", f"<td>{html.escape(kind)}</td>"]
-        for c in cols:
-            v = board.table.at[row, c]
-            num = "" if pd.isna(v) else repr(float(v))
-            cls = ' class="best"' if row in board.best.get(c, ()) else ""
-            cells.append(f'<td data-v="{num}"{cls}>{html.escape(cell_text(board, row, c))}</td>')
-        rows.append(f'<tr class="{html.escape(kind)}">{"".join(cells)}</tr>')
-    return (f"<h2>{html.escape(board.title)}</h2>\n<p class=\"caption\">{html.escape(board.caption())}</p>\n"
-            f"<table class=\"lb\"><thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n")
-
-
-def html_page(title: str, body: str, audit: bool = False, header: str = "") -> str:
-    intro = f"<p class=\"caption\">{html.escape(header)}</p>\n" if header else ""
-    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n{STYLE}</head>\n"
-            f"<body>\n<h1>{html.escape(title)}</h1>\n{intro}{body}"
-            f"<p class=\"legend\">{html.escape(legend(audit))}</p>\n{SORT_JS}\n</body></html>\n")
 
 
 def write_leaderboard(records: list[dict[str, Any]], out_dir: Path | str, title: str | None = None,
@@ -158,7 +57,6 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path | str, title:
     title = title or f"proxybench leaderboard: {out.resolve().name}"
     ok = [r for r in records if r.get("status") == "ok"]
     header = f"{len(ok)} runs; {code_summary(ok)}."
-    has_audit = audit is not None
     out.mkdir(parents=True, exist_ok=True)
     written = []
     by_slug: dict[str, list[Board]] = {}
@@ -171,11 +69,11 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path | str, title:
         written.append(out / f"{slug}.csv")
         pd.concat([board_csv(b) for b in group]).to_csv(written[-1], index=False)
         written.append(out / f"{slug}.html")
-        written[-1].write_text(html_page(f"{title}: {name}", "".join(board_html(b) for b in group), has_audit))
+        written[-1].write_text(html_page(f"{title}: {name}", "".join(board_html(b) for b in group), group))
     written.append(out / "README.md")
     written[-1].write_text(f"# {title}\n\n{header}\n\n" + "\n".join(board_markdown(b) for b in boards))
     written.append(out / "index.html")
-    written[-1].write_text(html_page(title, "".join(board_html(b) for b in boards), has_audit, header))
+    written[-1].write_text(html_page(title, "".join(board_html(b) for b in boards), boards, header))
     if keep_records:
         written.append(write_records_file(ok, out / RECORDS_FILE))
     return written

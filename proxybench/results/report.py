@@ -1,9 +1,13 @@
 """Figures (PNG, matplotlib Agg) and an index.html that embeds them.
 
 Each figure answers one question of the benchmark: what accuracy a sampler buys per
-byte (with the Pareto front), how it scales with the budget, what privacy costs, how
-much of the selection is in the client's domain, and what the device pays in FLOPs.
-A sampler keeps one colour in every figure; its parameter variants differ by marker.
+byte of selection (with the Pareto front), how it scales with the budget, what privacy
+costs, how much of the selection is in the client's domain, and what the selection costs
+the device in FLOPs. Costs are the selection's (phase ``select``): every run downloads the
+same task model, so the totals would put every sampler on one vertical line. A sampler
+keeps one fixed colour in every figure of every report (results.colours); its parameter
+variants differ by marker. The page's header names the records' paths and the code that
+made them (results.provenance).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..contract.registry import registry  # noqa: E402
 from ..util.errors import ProxybenchError  # noqa: E402
+from .colours import sampler_colour  # noqa: E402
 from .leaderboard import MARKS, variant_label  # noqa: E402
+from .provenance import provenance  # noqa: E402
 from .records import records_frame  # noqa: E402
+from .zero_log import zero_log_axis  # noqa: E402
 
 MARKERS = "osD^v<>Pp*hX"
 
@@ -51,9 +58,10 @@ def report_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     frame["variant"] = [variant_label(s, json.loads(p), k)
                         for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)]
     frame["total_bytes"] = frame.bytes_up + frame.bytes_down
+    # A ledger without a select phase booked nothing in it (None only where the record has no phases at all).
+    frame["select_bytes"] = [_select_bytes(r) for r in ok]
     frame["delta"] = [r["spec"]["delta"] for r in ok]
-    colours = sampler_colours(sorted(set(registry().names("sampler")) | set(frame.sampler)))
-    frame["colour"] = frame.sampler.map(colours)
+    frame["colour"] = frame.sampler.map(sampler_colour)
     markers = {}
     for _, variants in frame.groupby("sampler").variant:
         for i, v in enumerate(sorted(variants.unique())):
@@ -62,21 +70,13 @@ def report_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def sampler_colours(names: list[str]) -> dict[str, Any]:
-    """A fixed colour per sampler name, from the sorted list of every known sampler (so it is stable across figures)."""
-    cmap = plt.get_cmap("tab20")
-    strong_first = [cmap(i) for i in range(0, 20, 2)] + [cmap(i) for i in range(1, 20, 2)]
-    return {n: strong_first[i % len(strong_first)] for i, n in enumerate(names)}
-
-
-def _log_x(ax: plt.Axes, values: pd.Series, unit: str) -> None:
-    """Log axis with readable 1-2-5 ticks in engineering units, padded so even a narrow range gets ticks."""
-    ax.set_xscale("log")
-    if len(values):
-        ax.set_xlim(values.min() / 3, values.max() * 3)  # a span of 9x always holds two 1-2-5 ticks
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+def _select_bytes(record: dict[str, Any]) -> float:
+    """Bytes up + down of the selection phase; NaN where the ledger has no phases (records older than phases)."""
+    phases = (record.get("ledger") or {}).get("by_phase")
+    if phases is None:
+        return float("nan")
+    select = phases.get("select") or {}
+    return float((select.get("up") or 0) + (select.get("down") or 0))
 
 
 def summarize(frame: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
@@ -136,25 +136,38 @@ def _accuracy_with(part: pd.DataFrame, column: str) -> pd.DataFrame:
     return pts.merge(part.groupby(["variant", "budget"])[column].mean().reset_index(), on=["variant", "budget"])
 
 
+ZERO_NOTE = ("Log axis; a sampler with none (client-free samplers, the oracle) sits at the separate \"0\" tick, "
+             "left of the dashed grey break line.")
+
+
+def _left_out(frame: pd.DataFrame, column: str, what: str) -> str:
+    missing = sorted(frame[frame[column].isna()].variant.unique())
+    return f" Left out, made before records kept {what}: {', '.join(missing)}." if missing else ""
+
+
 def fig_accuracy_vs_bytes(frame: pd.DataFrame, path: Path) -> str:
     tasks = sorted(frame.task.unique())
-    fig, axes = _panels(tasks, f"Accuracy vs communication, {_budgets(frame)} (mean over client domains and seeds)")
+    fig, axes = _panels(tasks, f"Accuracy vs the selection's communication, {_budgets(frame)} "
+                               "(mean over client domains and seeds)")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
-        pts = _accuracy_with(part, "total_bytes")
+        pts = _accuracy_with(part, "select_bytes").dropna(subset=["select_bytes"]).reset_index(drop=True)
+        scale = zero_log_axis(ax, pts.select_bytes.to_numpy(float), "B")
+        pts["x"] = scale.position(pts.select_bytes.to_numpy(float))
         for _, row in pts.iterrows():
-            _scatter(ax, row, row.total_bytes, row["mean"], row["std"])
+            _scatter(ax, row, row.x, row["mean"], row["std"])
         real = pts[pts.sampler_kind != "oracle"].reset_index(drop=True)
         if len(real):
-            front = pareto_front(real.total_bytes.to_numpy(float), real["mean"].to_numpy(float))
-            ax.step(real.total_bytes[front], real["mean"][front], where="post", color="k", ls="--", lw=1,
+            front = pareto_front(real.select_bytes.to_numpy(float), real["mean"].to_numpy(float))
+            ax.step(real.x[front], real["mean"][front], where="post", color="k", ls="--", lw=1,
                     label="Pareto front (oracles excluded)")
-        _log_x(ax, pts.total_bytes, "B")
-        ax.set_xlabel("total bytes up + down per run (log scale)")
+        ax.set_xlabel("bytes of the selection per run, up + down (phase select)")
         ax.set_ylabel("accuracy on device test set")
     _finish(fig, axes, path)
-    return "Each point is a sampler variant at one budget; error bars are the std over seeds. The dashed line " \
-           "is the Pareto front: no other sampler has both fewer bytes and higher accuracy."
+    return ("Each point is a sampler variant at one budget; error bars are the std over seeds. x: the bytes the "
+            "selection exchanged with the device (phase select, up + down); the task's and the model's bytes are left "
+            "out, as every run downloads the same task model. " + ZERO_NOTE + " The dashed black line is the Pareto "
+            "front: no other sampler has both fewer bytes and higher accuracy." + _left_out(frame, "select_bytes", "phases"))
 
 
 def runs_at_every_budget(part: pd.DataFrame) -> pd.DataFrame:
@@ -259,20 +272,23 @@ def fig_in_domain_share(frame: pd.DataFrame, path: Path) -> str:
     return "Hatched bars: oracle and privacy-free references. The dashed line is the client domain's share of the pool."
 
 
-def fig_flops_vs_accuracy(frame: pd.DataFrame, path: Path) -> str:
+def fig_flops_vs_accuracy(frame: pd.DataFrame, path: Path) -> str | None:
+    if frame.select_device_flops.isna().all():
+        return None  # records made before the meter kept phases
     tasks = sorted(frame.task.unique())
-    fig, axes = _panels(tasks, f"Device compute vs accuracy, {_budgets(frame)}")
+    fig, axes = _panels(tasks, f"The selection's device compute vs accuracy, {_budgets(frame)}")
     for ax, task in zip(axes, tasks, strict=True):
         part = frame[frame.task == task]
-        pts = _accuracy_with(part, "device_flops")
-        pts = pts[pts.device_flops > 0]
+        pts = _accuracy_with(part, "select_device_flops").dropna(subset=["select_device_flops"]).reset_index(drop=True)
+        scale = zero_log_axis(ax, pts.select_device_flops.to_numpy(float), "FLOP")
         for _, row in pts.iterrows():
-            _scatter(ax, row, row.device_flops, row["mean"], row["std"])
-        _log_x(ax, pts.device_flops, "FLOP")
-        ax.set_xlabel("device FLOPs per run (all phases, log scale)")
+            _scatter(ax, row, float(scale.position(row.select_device_flops)), row["mean"], row["std"])
+        ax.set_xlabel("device FLOPs of the selection per run (phase select)")
         ax.set_ylabel("accuracy on device test set")
     _finish(fig, axes, path)
-    return "FLOPs the device spends in every phase (selection, task, evaluation); runs with none are left out."
+    return ("x: the FLOPs the device spent during selection (phi of its private images, the samplers' programs); the "
+            "task's and the evaluation's FLOPs are left out, as they are about the same for every sampler. "
+            + ZERO_NOTE + _left_out(frame, "select_device_flops", "phases"))
 
 
 def fig_select_flops(frame: pd.DataFrame, path: Path) -> str | None:
@@ -294,17 +310,22 @@ def fig_select_flops(frame: pd.DataFrame, path: Path) -> str | None:
 
 
 FIGURES: tuple[tuple[str, str, Callable[[pd.DataFrame, Path], str | None]], ...] = (
-    ("accuracy_vs_bytes.png", "Accuracy vs total bytes, with the Pareto front", fig_accuracy_vs_bytes),
+    ("accuracy_vs_bytes.png", "Accuracy vs the selection's bytes, with the Pareto front", fig_accuracy_vs_bytes),
     ("accuracy_vs_budget.png", "Accuracy vs budget", fig_accuracy_vs_budget),
     ("privacy_utility.png", "Privacy vs utility", fig_privacy_utility),
     ("in_domain_share.png", "In-domain share of the selection", fig_in_domain_share),
-    ("flops_vs_accuracy.png", "Device FLOPs vs accuracy", fig_flops_vs_accuracy),
+    ("flops_vs_accuracy.png", "The selection's device FLOPs vs accuracy", fig_flops_vs_accuracy),
     ("select_flops.png", "Device FLOPs of the selection", fig_select_flops),
 )
 
 
-def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str = "proxybench report") -> list[Figure]:
-    """Write every figure that the records can support, and index.html embedding them."""
+def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str = "proxybench report",
+                 sources: list[Path | str] | None = None) -> list[Figure]:
+    """Write every figure that the records can support, and index.html embedding them.
+
+    ``sources``: the paths the records were read from (results folders or records files), named
+    in the page's header beside the code that made the runs.
+    """
     frame = report_frame(records)
     main_budget = int(frame.budget.mode().iloc[0])
     out = Path(out_dir)
@@ -319,10 +340,10 @@ def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str 
             (out / file).unlink(missing_ok=True)
             continue
         figures.append(Figure(file, f"{fig_title} (budget {main_budget})" if at_budget else fig_title, caption))
-    versions = ", ".join(sorted({str(r.get("proxybench_version")) for r in records}))
-    summary = (f"{len(frame)} finished runs (proxybench {versions}): tasks {', '.join(sorted(frame.task.unique()))}; "
+    summary = (f"{len(frame)} finished runs: tasks {', '.join(sorted(frame.task.unique()))}; "
                f"datasets {', '.join(sorted(frame.dataset.unique()))}; client domains "
                f"{', '.join(sorted(frame.client_domain.unique()))}; seeds {', '.join(map(str, sorted(frame.seed.unique())))}.")
+    ok = [r for r in records if r.get("status") == "ok"]
     body = "".join(
         f"<h2>{html.escape(f.title)}</h2>\n<img src=\"{f.file}\" alt=\"{html.escape(f.title)}\" style=\"max-width:100%\">\n"
         f"<p>{html.escape(f.caption)}</p>\n" for f in figures
@@ -330,6 +351,7 @@ def write_report(records: list[dict[str, Any]], out_dir: Path | str, title: str 
     (out / "index.html").write_text(
         f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head>\n"
         f"<body style=\"font-family: system-ui, sans-serif; margin: 2em; max-width: 1400px\">\n"
-        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(summary)}</p>\n{body}</body></html>\n"
+        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(provenance(ok, sources))}</p>\n"
+        f"<p>{html.escape(summary)}</p>\n{body}</body></html>\n"
     )
     return figures
