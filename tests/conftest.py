@@ -46,22 +46,17 @@ class FixedExtractor:
         return self.features[: len(images)]
 
 
-def make_context(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0) -> DeviceContext:
+def make_context(client_features: np.ndarray, labels: np.ndarray | None = None,
+                 groups: np.ndarray | None = None) -> DeviceContext:
     n = len(client_features)
-    return DeviceContext(
-        images=np.zeros((n, 4, 4, 3), np.uint8),
-        labels=labels,
-        test_images=np.zeros((1, 4, 4, 3), np.uint8),
-        test_labels=np.zeros(1, np.int64),
-        extractor=FixedExtractor(client_features),
-        rng=np.random.default_rng(seed),
-    )
+    return DeviceContext(images=np.zeros((n, 4, 4, 3), np.uint8), labels=labels,
+                         extractor=FixedExtractor(client_features), groups=groups)
 
 
 def make_device(client_features: np.ndarray, labels: np.ndarray | None = None, seed: int = 0,
-                stage: str = "select") -> Device:
+                stage: str = "select", groups: np.ndarray | None = None) -> Device:
     """A device in this process behind the harness's counting relay; ``.ledger`` and ``.meter`` show what it counted."""
-    device, relay = local_device(make_context(client_features, labels, seed), stage=stage)
+    device, relay = local_device(make_context(client_features, labels, groups), stage=stage, seed=seed)
     device.ledger, device.meter = relay.ledger, relay.meter
     return device
 

@@ -29,14 +29,16 @@ def test_dp_mean_epsilon_is_dp_accountings_composition_of_sum_and_count(sigma):
     x, comp = gaussian_mixture(60, 3, 8, seed=0)
     sel = run_sampler(create_sampler("dp-mean", sigma=sigma), cloud_for(x), make_device(x[comp == 1]), 20,
                       np.random.default_rng(0))
-    # add/remove: the clipped sum (in units of C) moves by 1, the count by 1
+    # add/remove: the clipped sum (in units of C) moves by 1, the count by 1: one Gaussian of sensitivity sqrt(2)
+    # on the (d + 1)-vector, which is the two releases' composition (equal up to the PLD's discretization)
     want = dp_accounting_epsilon(dp_accounting.GaussianDpEvent(sigma / 1.0), dp_accounting.GaussianDpEvent(sigma / 1.0))
-    assert epsilon(sel.privacy) == pytest.approx(want, rel=1e-9)
+    assert epsilon(sel.privacy) == pytest.approx(want, rel=1e-6)
     assert sel.adjacency == "add_remove"
-    # replace-one: the sum moves by 2, the count not at all
+    # replace-one: the runtime clips each unit's vector to sqrt(2), so one unit changed moves it by 2 sqrt(2)
     sel = run_sampler(create_sampler("dp-mean", sigma=sigma, adjacency="replace_one"), cloud_for(x),
                       make_device(x[comp == 1]), 20, np.random.default_rng(0))
-    assert epsilon(sel.privacy) == pytest.approx(dp_accounting_epsilon(dp_accounting.GaussianDpEvent(sigma / 2.0)))
+    want = dp_accounting_epsilon(dp_accounting.GaussianDpEvent(sigma / (2.0 * np.sqrt(2.0))))
+    assert epsilon(sel.privacy) == pytest.approx(want, rel=1e-6)
 
 
 def test_dp_mean_default_spends_ecos_default_epsilon_and_target_epsilon_is_met():
@@ -56,7 +58,7 @@ def test_dp_mean_sends_clip_and_sigma_and_receives_d_plus_one_numbers():
     sel = run_sampler(create_sampler("dp-mean"), cloud_for(x), device, 30, np.random.default_rng(0))
     led = device.ledger.to_record()
     assert 17 * 4 <= led["bytes_up"] < 17 * 4 + 100
-    assert led["bytes_down"] < 100
+    assert led["bytes_down"] < 200  # the clip, and the release mechanism the request names
     norms = np.linalg.norm(x, axis=1)
     assert sel.info["clip"] == pytest.approx(float(np.median(norms)), rel=1e-5)
 

@@ -60,10 +60,12 @@ def test_a_selection_without_device_calls_is_client_free_at_epsilon_zero(tmp_pat
     assert record["privacy"]["device_calls"] == {"select": 0, "task": 0, "scoring": 1, "reference": 0}
 
 
-def test_the_black_box_audit_flags_exact_replies_under_a_declared_gaussian(dishonest):
+def test_the_black_box_audit_flags_a_declared_gaussian_sent_raw(dishonest, tmp_path):
     result = audit_selection(RunSpec(sampler="test-lying-coverage", **SPEC), Cache(), trials=300)
-    assert result.flagged and result.bounds["exact_replies"] == 1.0
-    assert result.eps_lb > result.epsilon_pld > 0
+    assert result.flagged and result.bounds["raw_calls"] == 1.0 and result.epsilon_pld is None
+    record, _ = run(RunSpec(sampler="test-lying-coverage", **SPEC), tmp_path)
+    assert record["privacy"]["epsilon"] is None and record["sampler_kind"] == "privacy-free"
+    assert record["privacy"]["declared"]["select"] > 0  # what it claimed, kept beside, never used
 
 
 def test_the_black_box_audit_passes_ecos_real_program():
@@ -99,18 +101,19 @@ def test_tcp_transport_on_loopback_gives_the_same_run(tmp_path):
         assert json.dumps(tcp[key], sort_keys=True) == json.dumps(pipe[key], sort_keys=True)
 
 
-def test_scoring_the_test_set_during_selection_is_a_device_use_and_references_are_refused():
+def test_the_test_split_cannot_be_scored_during_selection():
     from proxybench.harness.relay import Relay
     from proxybench.wire.link import serialize
     from proxybench.wire.scoring import SCORING_PROGRAM
 
-    relay = Relay(lambda request: serialize({"ok": True, "payload": np.zeros(3, np.uint8), "flops": 0,
-                                             "cpu_seconds": 0.0}))
-    relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
-                   "payload": np.zeros(4, np.uint8)})
-    assert relay.calls["select"] == 1 and relay.scoring_calls == 0
+    asked = []
+    relay = Relay(lambda request: asked.append(request) or serialize({
+        "ok": True, "payload": np.zeros(3, np.uint8), "flops": 0, "cpu_seconds": 0.0}))
+    refused = relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
+                             "payload": np.zeros(4, np.uint8)})
+    assert b"cannot score" in refused and relay.scoring_calls == 0 and not asked
     refused = relay.forward({"op": "reference", "payload": np.zeros(4, np.uint8)})
-    assert b"cannot score" in refused and relay.reference_calls == 0
+    assert b"cannot score" in refused and relay.reference_calls == 0 and not asked
     relay.stage = "task"
     relay.forward({"op": "call", "program": SCORING_PROGRAM, "phase": "model", "label": "x",
                    "payload": np.zeros(4, np.uint8)})
@@ -136,6 +139,7 @@ def test_a_device_that_serves_on_its_own_gives_the_same_run(tmp_path):
     finally:
         server.kill()
     local, _ = run(spec, tmp_path / "local")
-    assert served["harness"] == {"cloud": "process", "device": "remote", "transport": "tcp"}
+    assert {k: served["harness"][k] for k in ("cloud", "device", "transport")} == {
+        "cloud": "process", "device": "remote", "transport": "tcp"}
     assert served["selection"]["indices_hash"] == local["selection"]["indices_hash"]
     assert served["ledger"] == local["ledger"] and served["metrics"] == local["metrics"]

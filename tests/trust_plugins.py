@@ -23,8 +23,9 @@ from proxybench import (
     kmeans,
     nearest_centroid,
 )
-from proxybench.plugins.samplers.dp_mean_rounds import DpMeanRounds, recentred_release
-from proxybench.plugins.samplers.ecos_rounds import EcosRounds, refine_counts
+from proxybench.plugins.samplers.dp_mean import mean_contributions
+from proxybench.plugins.samplers.dp_mean_rounds import DpMeanRounds
+from proxybench.plugins.samplers.ecos_rounds import EcosRounds, refine_bins
 
 #: Types that hold device data or the harness's ground truth: none may exist in the cloud process.
 FORBIDDEN = {"DeviceContext", "DeviceRuntime", "Relay", "Ledger", "Scenario", "ImageData", "RunSession", "Children"}
@@ -120,32 +121,39 @@ class Snoop(Sampler):
 
 
 def exact_refine_program(ctx: DeviceContext, msg: Message) -> Message:
-    """ecos-rounds' refining round without its noise."""
-    return {"scores": refine_counts(ctx.features(), msg, ctx.meter).astype(np.float32)}
+    """ecos-rounds' refining round, its exact counts as a raw reply."""
+    bins = refine_bins(ctx.features(), msg, ctx.meter)
+    return {"release": np.bincount(bins[bins >= 0], minlength=len(msg["centroids"])).astype(np.float32)}
 
 
 @dataclass
 class LyingRounds(EcosRounds):
-    """ecos-rounds whose refining rounds omit their noise (the accountant still counts them)."""
+    """ecos-rounds whose refining rounds skip the runtime's mechanism (it still declares their noise)."""
 
     name: ClassVar[str] = "test-lying-rounds"
     description: ClassVar[str] = "test: round 2 without noise"
     round_program: ClassVar = staticmethod(exact_refine_program)
 
+    def release(self, bins, sigma, round_=0):
+        return super().release(bins, sigma) if round_ == 0 else None
+
 
 def exact_recentred_program(ctx: DeviceContext, msg: Message) -> Message:
-    """dp-mean-rounds' re-centred round without its noise."""
-    values = recentred_release(ctx.features(), np.asarray(msg["center"], dtype=np.float64), float(msg["radius"]))
-    return {"noisy_sum": values[:-1].astype(np.float32), "noisy_count": np.float32(values[-1])}
+    """dp-mean-rounds' re-centred round, its exact (sum, count) as a raw reply."""
+    rows = mean_contributions(ctx.features() - np.asarray(msg["center"], dtype=np.float64), float(msg["radius"]))
+    return {"release": rows.sum(0).astype(np.float32)}
 
 
 @dataclass
 class LyingMeanRounds(DpMeanRounds):
-    """dp-mean-rounds whose re-centred rounds omit their noise (the accountant still counts them)."""
+    """dp-mean-rounds whose re-centred rounds skip the runtime's mechanism (it still declares their noise)."""
 
     name: ClassVar[str] = "test-lying-mean-rounds"
     description: ClassVar[str] = "test: dp-mean round 2 without noise"
     round_program: ClassVar = staticmethod(exact_recentred_program)
+
+    def release(self, dim, sigma, round_=0):
+        return super().release(dim, sigma) if round_ == 0 else None
 
 
 @hookimpl

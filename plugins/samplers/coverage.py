@@ -23,6 +23,7 @@ from proxybench import (
     Device,
     DeviceContext,
     DpEvent,
+    GaussianHistogram,
     Message,
     ProxybenchError,
     Sampler,
@@ -103,21 +104,28 @@ def reduce_on_device(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.nd
     return feats
 
 
-def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
-    """The exact coverage counts: project the device features, count each centroid's nearest points."""
+def nearest_centroids(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
+    """Each device row's nearest centroid, in the clustering space the message names."""
     feats = reduce_on_device(feats, msg, meter)
-    n = len(feats)
     centroids = msg["centroids"].astype(np.float32)
     assign, _ = nearest_centroid(feats, centroids)
-    meter.add_flops(2 * n * centroids.shape[0] * centroids.shape[1])
-    return np.bincount(assign, minlength=len(centroids)).astype(np.float64)
+    meter.add_flops(2 * len(feats) * centroids.shape[0] * centroids.shape[1])
+    return assign.astype(np.int64)
 
 
-def coverage_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: project phi(D_p), count nearest centroids, add Gaussian noise."""
-    counts = coverage_counts(ctx.features(), msg, ctx.meter)
-    noisy = privatize_counts(counts, float(msg["sigma"]), ctx.rng)
-    return {"scores": noisy.astype(np.float32)}
+def coverage_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
+    """The exact coverage counts, one row one unit (the audit's synthetic device sets)."""
+    return np.bincount(nearest_centroids(feats, msg, meter), minlength=len(msg["centroids"])).astype(np.float64)
+
+
+def coverage_program(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """On the device: each row's nearest centroid; the runtime counts them by unit, clips and adds the noise."""
+    return nearest_centroids(ctx.features(), msg, ctx.meter)
+
+
+def exact_coverage_program(ctx: DeviceContext, msg: Message) -> Message:
+    """On the device, at sigma 0 only: the exact counts, a raw reply (the run records no guarantee)."""
+    return {"release": np.bincount(coverage_program(ctx, msg), minlength=len(msg["centroids"])).astype(np.float32)}
 
 
 @dataclass
@@ -188,11 +196,13 @@ def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, r
     times["kmeans"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    msg.update(centroids=centroids.astype(sampler.dtype), sigma=sigma)
-    reply = device.call(coverage_program, msg, phase=SELECT, label=f"{sampler.name}-coverage")
+    msg.update(centroids=centroids.astype(sampler.dtype))
+    release = sampler.release(R, sigma)
+    program = coverage_program if release is not None else exact_coverage_program
+    reply = device.call(program, msg, phase=SELECT, label=f"{sampler.name}-coverage", release=release)
     times["device"] = time.perf_counter() - t
-    reduction_fields = {k: v for k, v in msg.items() if k not in ("centroids", "sigma")}
-    return Coverage(x, centroids, assign, reply["scores"].astype(np.float64), times, reduction_fields)
+    reduction_fields = {k: v for k, v in msg.items() if k != "centroids"}
+    return Coverage(x, centroids, assign, reply["release"].astype(np.float64), times, reduction_fields)
 
 
 def coverage_weights(scores: np.ndarray, tau: float, sigma: float) -> np.ndarray:
@@ -216,6 +226,9 @@ class CoverageSampler(Sampler):
     # 26 kB) than a random projection to 64 dims in float32.
     reduction: Literal["random", "pca", "none"] = "none"
     sigma: float = 5.0
+    #: Each original record's counts (an image and its augmentations) are clipped to this L2 norm by the device
+    #: runtime; the noise is sigma, so the epsilon is that of sigma / unit_bound.
+    unit_bound: float = 1.0
     target_epsilon: float | None = None
     adjacency: Literal["add_remove", "replace_one"] = "add_remove"
     tau: float = 0.0
@@ -229,6 +242,8 @@ class CoverageSampler(Sampler):
             raise ProxybenchError(f"{self.name}: R must be >= 1, got {self.R}")
         if self.sigma < 0:
             raise ProxybenchError(f"{self.name}: sigma must be >= 0, got {self.sigma}")
+        if not self.unit_bound > 0:
+            raise ProxybenchError(f"{self.name}: unit_bound must be > 0, got {self.unit_bound}")
         if self.kmeans_max_points < 0:
             raise ProxybenchError(f"{self.name}: kmeans_max_points must be >= 0 (0: all points), got {self.kmeans_max_points}")
         if self.reduction != "none" and self.dim < 1:
@@ -236,17 +251,25 @@ class CoverageSampler(Sampler):
 
     @property
     def sensitivity(self) -> float:
-        return count_sensitivity(self.adjacency)
+        return self.unit_bound * count_sensitivity(self.adjacency)
 
     def noise_sigma(self, delta: float = DEFAULT_DELTA) -> float:
         """sigma, or the sigma that reaches ``target_epsilon`` at the run's ``delta``."""
         if self.target_epsilon is not None:
-            return sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
+            return sigma_for_epsilon(self.target_epsilon, self.release(1, 1.0).sensitivity, delta)
         return self.sigma
 
+    def release(self, bins: int, sigma: float, round_: int = 0) -> GaussianHistogram | None:
+        """The device runtime's mechanism for a round of counts at noise ``sigma``; None at sigma 0 (a raw reply)."""
+        if sigma == 0:
+            return None
+        return GaussianHistogram(noise_multiplier=sigma / self.unit_bound, adjacency=self.adjacency, bins=bins,
+                                 bound=self.unit_bound)
+
     def privacy_event(self, sigma: float) -> DpEvent:
-        """The one Gaussian release a coverage round makes; select() and the audit both report this."""
-        return gaussian_event(sigma, self.sensitivity)
+        """The one Gaussian release a coverage round makes, as declared (the record's epsilon is the runtime's)."""
+        release = self.release(1, sigma)
+        return release.event() if release is not None else gaussian_event(0.0, 1.0)
 
     def selection(self, picked: np.ndarray, cov: Coverage, sigma: float, **info: Any) -> Selection:
         """The Selection of a coverage sampler: its privacy event, adjacency and the round's record, plus ``info``."""

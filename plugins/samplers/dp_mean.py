@@ -34,14 +34,13 @@ from proxybench import (
     SELECT,
     AuditMechanism,
     CloudView,
-    ComposedDpEvent,
     Device,
     DeviceContext,
     DpEvent,
+    GaussianSum,
     Message,
     ProxybenchError,
     Selection,
-    gaussian_event,
     gaussian_noise,
     hookimpl,
     sigma_for_epsilon,
@@ -49,27 +48,49 @@ from proxybench import (
 
 from .mean_nearest import NearestToCenter, clip_rows
 
-#: (sum, count) sensitivities in units of the clip norm, by adjacency
+#: (sum, count) sensitivities in units of the clip norm, by adjacency (the declared event's)
 SENSITIVITIES = {"add_remove": (1.0, 1.0), "replace_one": (2.0, 0.0)}
+#: The L2 norm of one row's (sum, count) contribution: the unit's clip in the device runtime
+UNIT_BOUND = math.sqrt(2.0)
+
+
+def mean_contributions(feats: np.ndarray, clip: float) -> np.ndarray:
+    """Each row's (d + 1)-vector: its feature clipped to ``clip``, in units of ``clip``, then 1 for the count."""
+    rows = clip_rows(np.asarray(feats, dtype=np.float64), clip)
+    return np.hstack([rows / clip, np.ones((len(rows), 1))])
 
 
 def clipped_release(feats: np.ndarray, clip: float) -> np.ndarray:
-    """The exact (d + 1)-vector the device privatizes: the clipped sum in units of ``clip``, then the count."""
-    rows = clip_rows(np.asarray(feats, dtype=np.float64), clip)
-    return np.concatenate([rows.sum(0) / clip, [float(len(rows))]])
+    """The exact (d + 1)-vector before noise, one row one unit: the clipped sum in units of ``clip``, then the count."""
+    return mean_contributions(feats, clip).sum(0)
 
 
 def privatize_release(values: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """The Gaussian mechanism on the release (the device program and the audit both use it)."""
+    """The Gaussian mechanism on the release (the audit's stand-in for the runtime's noise)."""
     return gaussian_noise(values, sigma, rng)
 
 
-def noisy_mean_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: clip phi(D_p) to norm C, release sum / C and the count, each plus N(0, sigma^2)."""
+def noisy_mean_program(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """On the device: each row's clipped feature (units of C) and a 1; the runtime sums by unit, clips, adds noise."""
     feats = ctx.features()
     ctx.meter.add_flops(4 * feats.size)
-    noisy = privatize_release(clipped_release(feats, float(msg["clip"])), float(msg["sigma"]), ctx.rng)
-    return {"noisy_sum": noisy[:-1].astype(np.float32), "noisy_count": np.float32(noisy[-1])}
+    return mean_contributions(feats, float(msg["clip"]))
+
+
+def mean_release(dim: int, sigma: float, adjacency: str) -> GaussianSum:
+    """The runtime's mechanism for a (sum, count) release of a ``dim``-feature at noise ``sigma`` per number.
+
+    One row's vector has norm at most sqrt(2) (clipped feature, count 1): each original
+    record's total is clipped to that, so an image's augmentations together count as one.
+    """
+    return GaussianSum(noise_multiplier=sigma / UNIT_BOUND, adjacency=adjacency, dim=dim + 1, bound=UNIT_BOUND)
+
+
+def noisy_mean(reply: Message, clip: float) -> tuple[np.ndarray, float]:
+    """The cloud's estimate from a (sum, count) release: C * noisy_sum / max(noisy_count, 1), and the count."""
+    values = np.asarray(reply["release"], dtype=np.float64)
+    count = float(values[-1])
+    return clip * values[:-1] / max(count, 1.0), count
 
 
 def median_norm(x: np.ndarray, sample: int = 100_000) -> float:
@@ -106,20 +127,24 @@ class DpMean(NearestToCenter):
     def noise_sigma(self, delta: float = DEFAULT_DELTA) -> float:
         """sigma, or the sigma at which the composed release reaches ``target_epsilon`` at ``delta``."""
         if self.target_epsilon is not None:
-            # Two Gaussian releases with one sigma compose exactly to one with the joint sensitivity.
-            return sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
+            # The runtime's one Gaussian release of the (sum, count) vector, at its sensitivity under the adjacency.
+            return sigma_for_epsilon(self.target_epsilon, mean_release(1, 1.0, self.adjacency).sensitivity, delta)
         return self.sigma
 
     def privacy_event(self, sigma: float) -> DpEvent:
-        """The sum's and the count's Gaussian releases, composed; a count of sensitivity 0 releases nothing."""
-        return ComposedDpEvent([gaussian_event(sigma, s) for s in SENSITIVITIES[self.adjacency] if s > 0])
+        """The runtime's (sum, count) release at ``sigma``, as declared (the record's epsilon is the runtime's)."""
+        return self.release(1, sigma).event()
+
+    def release(self, dim: int, sigma: float, round_: int = 0) -> GaussianSum | None:
+        """The device runtime's mechanism for a (sum, count) release of ``dim`` features at noise ``sigma`` (any round)."""
+        return mean_release(dim, sigma, self.adjacency)
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         sigma = self.noise_sigma(cloud.delta)
         clip = self.clip or median_norm(cloud.features)
-        reply = device.call(noisy_mean_program, {"clip": clip, "sigma": sigma}, phase=SELECT, label="dp-mean-release")
-        count = float(reply["noisy_count"])
-        center = clip * np.asarray(reply["noisy_sum"], dtype=np.float64) / max(count, 1.0)
+        reply = device.call(noisy_mean_program, {"clip": clip}, phase=SELECT, label="dp-mean-release",
+                            release=self.release(cloud.features.shape[1], sigma))
+        center, count = noisy_mean(reply, clip)
         picked = self.nearest(cloud.features, center, budget, clip=clip)
         return Selection(indices=np.sort(picked), privacy=self.privacy_event(sigma), adjacency=self.adjacency,
                          info={"clip": clip, "sigma": sigma, "noisy_count": round(count, 3)})

@@ -45,23 +45,17 @@ from proxybench import (
     hookimpl,
 )
 
-from .dp_mean import DpMean, clipped_release, median_norm, noisy_mean_program, privatize_release
+from .dp_mean import DpMean, mean_contributions, median_norm, noisy_mean, noisy_mean_program
 from .mean_nearest import squared_distances
 from .split_budget import SplitBudget
 
 
-def recentred_release(feats: np.ndarray, center: np.ndarray, radius: float) -> np.ndarray:
-    """The (d + 1)-vector a re-centred round privatizes: sum of clip(phi - c, radius) / radius, and the count."""
-    return clipped_release(np.asarray(feats, dtype=np.float64) - center, radius)
-
-
-def recentred_mean_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: the clipped sum of phi(D_p) - c in units of the radius, and the count, each plus N(0, sigma^2)."""
+def recentred_mean_program(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """On the device: each row's clip(phi - c, radius) in units of the radius, and a 1 (the runtime adds the noise)."""
     feats = ctx.features()
     ctx.meter.add_flops(5 * feats.size)
-    values = recentred_release(feats, np.asarray(msg["center"], dtype=np.float64), float(msg["radius"]))
-    noisy = privatize_release(values, float(msg["sigma"]), ctx.rng)
-    return {"noisy_sum": noisy[:-1].astype(np.float32), "noisy_count": np.float32(noisy[-1])}
+    return mean_contributions(np.asarray(feats, dtype=np.float64) - np.asarray(msg["center"], dtype=np.float64),
+                              float(msg["radius"]))
 
 
 @dataclass
@@ -83,10 +77,10 @@ class DpMeanRounds(DpMean, SplitBudget):
         sigmas = self.round_sigmas(cloud.delta)
         x = cloud.features
         clip = self.clip or median_norm(x)
-        reply = device.call(noisy_mean_program, {"clip": clip, "sigma": sigmas[0]}, phase=SELECT,
-                            label=f"{self.name}-round1")
-        count = float(reply["noisy_count"])
-        center = clip * np.asarray(reply["noisy_sum"], dtype=np.float64) / max(count, 1.0)
+        dim = x.shape[1]
+        reply = device.call(noisy_mean_program, {"clip": clip}, phase=SELECT, label=f"{self.name}-round1",
+                            release=self.release(dim, sigmas[0]))
+        center, count = noisy_mean(reply, clip)
         radius = clip
         rounds: list[dict[str, Any]] = [{"radius": clip, "sigma": sigmas[0], "noisy_count": round(count, 3),
                                          "center_norm": round(float(np.linalg.norm(center)), 6)}]
@@ -94,10 +88,10 @@ class DpMeanRounds(DpMean, SplitBudget):
             kth = min(len(x), max(budget, int(round(self.rho * budget)))) - 1
             kth_distance = float(np.sqrt(np.partition(squared_distances(x, center), kth)[kth]))
             radius = min(radius, max(kth_distance, 1e-6 * clip))  # > 0: the device divides by it
-            msg = {"center": center.astype(np.float32), "radius": radius, "sigma": sigmas[k]}
-            reply = device.call(self.round_program, msg, phase=SELECT, label=f"{self.name}-round{k + 1}")
-            count = float(reply["noisy_count"])
-            step = radius * np.asarray(reply["noisy_sum"], dtype=np.float64) / max(count, 1.0)
+            msg = {"center": center.astype(np.float32), "radius": radius}
+            reply = device.call(self.round_program, msg, phase=SELECT, label=f"{self.name}-round{k + 1}",
+                                release=self.release(dim, sigmas[k], round_=k))
+            step, count = noisy_mean(reply, radius)
             center = msg["center"].astype(np.float64) + step
             rounds.append({"radius": round(radius, 6), "sigma": sigmas[k], "noisy_count": round(count, 3),
                            "moved": round(float(np.linalg.norm(step)), 6),

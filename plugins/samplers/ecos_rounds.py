@@ -46,8 +46,6 @@ from proxybench import (
     Message,
     ProxybenchError,
     Selection,
-    gaussian_event,
-    gaussian_noise,
     hookimpl,
     kmeans,
     nearest_centroid,
@@ -58,20 +56,19 @@ from .ecos import Ecos
 from .split_budget import SplitBudget
 
 
-def refine_counts(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
-    """Exact counts of device points on sub-centroids, each point counted only inside its nearest one's radius."""
+def refine_bins(feats: np.ndarray, msg: Message, meter: CallMeter) -> np.ndarray:
+    """Each device point's nearest sub-centroid when it lies inside that one's radius, else -1 (counted nowhere)."""
     feats = np.ascontiguousarray(reduce_on_device(feats, msg, meter), dtype=np.float32)
     centroids = msg["centroids"].astype(np.float32)
     assign, dist = nearest_centroid(feats, centroids)
     meter.add_flops(2 * len(feats) * centroids.shape[0] * centroids.shape[1])
     inside = dist <= msg["radius"].astype(np.float32)[assign] ** 2
-    return np.bincount(assign[inside], minlength=len(centroids)).astype(np.float64)
+    return np.where(inside, assign, -1).astype(np.int64)
 
 
-def refine_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: radius-gated counts on the sub-centroids, plus Gaussian noise."""
-    counts = refine_counts(ctx.features(), msg, ctx.meter)
-    return {"scores": gaussian_noise(counts, float(msg["sigma"]), ctx.rng).astype(np.float32)}
+def refine_program(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """On the device: each row's radius-gated sub-centroid; the runtime counts by unit, clips and adds the noise."""
+    return refine_bins(ctx.features(), msg, ctx.meter)
 
 
 @dataclass
@@ -140,10 +137,9 @@ class EcosRounds(Ecos, SplitBudget):
                 break
             new, radius, refined = self.refine(x, level, rng)
             ask = np.flatnonzero(refined)
-            msg = {**cov.reduction, "centroids": new.centroids[ask].astype(self.dtype), "radius": radius[ask],
-                   "sigma": sigmas[k]}
-            scores = device.call(self.round_program, msg, phase=SELECT,
-                                 label=f"{self.name}-round{k + 1}")["scores"].astype(np.float64)
+            msg = {**cov.reduction, "centroids": new.centroids[ask].astype(self.dtype), "radius": radius[ask]}
+            scores = device.call(self.round_program, msg, phase=SELECT, label=f"{self.name}-round{k + 1}",
+                                 release=self.release(len(ask), sigmas[k], round_=k))["release"].astype(np.float64)
             new.weights[ask] = coverage_weights(scores, self.tau, sigmas[k])
             moved = total_variation(np.bincount(new.parent, new.weights, len(level.centroids)), level.weights)
             rounds.append({"clusters": int(len(ask)), "positive": int((new.weights > 0).sum()), "sigma": sigmas[k],
@@ -155,7 +151,7 @@ class EcosRounds(Ecos, SplitBudget):
         done = sigmas[: len(rounds)]
         sel = self.selection(picked, cov, sigmas[0], positive_clusters=int((level.weights > 0).sum()),
                              candidates=n_cand, rounds=rounds)
-        sel.privacy = ComposedDpEvent([gaussian_event(s, self.sensitivity) for s in done])
+        sel.privacy = ComposedDpEvent([self.privacy_event(s) for s in done])
         return sel
 
     def audit_mechanism(self, delta: float = DEFAULT_DELTA) -> AuditMechanism:

@@ -1,13 +1,13 @@
 """One privacy budget split over a protocol's rounds, shared by ``ecos-rounds`` and ``dp-mean-rounds``.
 
 Not a plugin by itself. A mixin for a sampler with ``rounds``, ``first_share``, ``sigma``,
-``target_epsilon`` and ``sensitivity``: ``target_epsilon`` (or ``sigma``) is for the whole
+``target_epsilon`` and ``noise_sigma(delta)``: ``target_epsilon`` (or ``sigma``) is for the whole
 protocol, so a k-round variant spends what its one-round sampler spends at the same setting.
 """
 
 from __future__ import annotations
 
-from proxybench import DEFAULT_DELTA, ProxybenchError, sigma_for_epsilon, split_sigmas
+from proxybench import DEFAULT_DELTA, ProxybenchError, split_sigmas
 
 
 class SplitBudget:
@@ -22,6 +22,5 @@ class SplitBudget:
 
     def round_sigmas(self, delta: float = DEFAULT_DELTA) -> list[float]:
         """sigma_k = sigma_eff / sqrt(w_k): the rounds together cost one release at sigma_eff."""
-        effective = (sigma_for_epsilon(self.target_epsilon, self.sensitivity, delta)
-                     if self.target_epsilon is not None else self.sigma)
+        effective = self.noise_sigma(delta)
         return split_sigmas(effective, self.first_share, self.rounds)

@@ -29,6 +29,7 @@ from proxybench import (
     AuditMechanism,
     DeviceContext,
     DpEvent,
+    KnnVote,
     Message,
     ProxybenchError,
     SupervisedTask,
@@ -64,22 +65,13 @@ def privatize_votes(votes: np.ndarray, sigma: float, rng: np.random.Generator) -
     return votes + rng.normal(0.0, sigma, size=votes.shape) if sigma > 0 else votes
 
 
-def private_knn_program(ctx: DeviceContext, msg: Message) -> Message:
-    """On the device: noisy kNN votes for each query feature; only the noisy argmax leaves."""
-    if ctx.labels is None:
-        raise ProxybenchError("private kNN needs a device that holds labels")
-    priv = ctx.features().astype(np.float32)
-    queries = msg["queries"].astype(np.float32)
-    k, rate, sigma, n_classes = int(msg["k"]), float(msg["sample_rate"]), float(msg["sigma"]), int(msg["num_classes"])
-    n, d = priv.shape
-    priv_sq = (priv * priv).sum(1)
-    labels = np.empty(len(queries), dtype=np.int16)
-    chunk = 256
-    for s in range(0, len(queries), chunk):
-        votes = knn_votes(priv, priv_sq, ctx.labels, queries[s : s + chunk], k, rate, n_classes, ctx.rng)
-        labels[s : s + chunk] = privatize_votes(votes, sigma, ctx.rng).argmax(1)
-    ctx.meter.add_flops(2 * len(queries) * n * d)
-    return {"labels": labels}
+def private_knn_program(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """On the device: the keys the runtime's kNN vote compares with the queries, phi of each private row.
+
+    The runtime finds each query's k nearest privacy units, counts their labels, adds the
+    noise and releases the noisy argmax (``KnnVote``).
+    """
+    return ctx.features().astype(np.float32)
 
 
 @dataclass
@@ -100,8 +92,9 @@ class AutoLabel(SupervisedTask):
             raise ProxybenchError(f"autolabel: k must be >= 1, got {self.k}")
         if not 0.0 < self.sample_rate <= 1.0:
             raise ProxybenchError(f"autolabel: sample_rate must be in (0, 1], got {self.sample_rate}")
-        if self.sigma < 0:
-            raise ProxybenchError(f"autolabel: sigma must be >= 0, got {self.sigma}")
+        if not self.sigma > 0:
+            raise ProxybenchError(f"autolabel: sigma must be > 0 (the device runtime's kNN vote always adds noise), "
+                                  f"got {self.sigma}")
 
     def privacy_event(self, queries: int) -> DpEvent:
         per_query = gaussian_event(self.sigma, KNN_SENSITIVITY)  # sigma 0: the exact votes, a non-private release
@@ -150,15 +143,15 @@ class AutoLabel(SupervisedTask):
             info={"sample_rate_audited": 1.0, "sample_rate": self.sample_rate},
         )
 
+    def release(self, num_classes: int) -> KnnVote:
+        """The runtime's private kNN vote: noise sigma on each vote count (sensitivity sqrt(2) a query)."""
+        return KnnVote(noise_multiplier=self.sigma / KNN_SENSITIVITY, k=self.k, num_classes=num_classes,
+                       sample_rate=self.sample_rate)
+
     def run(self, ctx: TaskContext) -> TaskResult:
-        msg = {
-            "queries": ctx.features.astype(self.query_dtype),
-            "k": self.k,
-            "sample_rate": self.sample_rate,
-            "sigma": self.sigma,
-            "num_classes": ctx.num_classes,
-        }
-        pseudo = ctx.device.call(private_knn_program, msg, phase=TASK, label="private-knn")["labels"].astype(np.int64)
+        msg = {"queries": ctx.features.astype(self.query_dtype)}
+        pseudo = ctx.device.call(private_knn_program, msg, phase=TASK, label="private-knn",
+                                 release=self.release(ctx.num_classes))["release"].astype(np.int64)
         metrics = self.score(ctx, self.fit(ctx, ctx.images, pseudo))
         metrics.update(pseudo_label_accuracy=float((pseudo == ctx.pool_true_labels).mean()), queries=int(len(pseudo)))
         return TaskResult(

@@ -11,8 +11,10 @@
    trials and the bound made on the other two thirds (split-half thresholds, Clopper-
    Pearson, as in ``audit.lower_bounds``).
 
-A selection that declares a DP event but whose replies do not vary between trials sends
-exact values: that alone is flagged, whatever the bound says; so is a single reply number
+The epsilon audited is the device runtime's (its mechanisms' events); a selection that
+declares a DP event while some of its calls answered raw, outside the mechanisms, is
+flagged. A selection whose replies do not vary between trials sends exact values: that
+alone is flagged, whatever the bound says; so is a single reply number
 that never varies yet differs between D and D' (one round of several without noise). The audit's power is
 limited by ``trials`` (about ln(trials/10) at most), so it catches missing or grossly
 short noise, not a slightly low sigma; the exact path of ``audit_mechanism()`` with 1e5+
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..privacy.attack import AuditResult
 from ..privacy.bounds import auroc, lower_bounds, tpr_at_fpr
-from ..run.runner import stage_privacy
+from ..run.runner import declared_epsilon, runtime_privacy
 from ..run.session import RunSession
 from ..run.spec import RunSpec
 from ..util.cache import Cache
@@ -57,8 +59,9 @@ def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: 
     with RunSession(spec, cache) as session:
         selection = session.select()
         calls = [c for c in session.relay.transcript if c.stage == SELECT]
-        claim = stage_privacy("selection", bool(calls), selection.privacy, selection.adjacency, spec.delta)
-        replies = {side: [session.replay(c.program, c.payload, trials, side, seed + i) for i, c in enumerate(calls)]
+        claim = runtime_privacy(calls, spec.delta)
+        declared = declared_epsilon("selection", bool(calls), selection.privacy, selection.adjacency, spec.delta)
+        replies = {side: [session.replay(c, trials, side, seed + i) for i, c in enumerate(calls)]
                    for side in ("none", neighbour)}
     name = f"{spec.sampler} device program{'s' if len(calls) != 1 else ''} " + \
            (", ".join(sorted({c.program for c in calls})) or "(none: no device call)")
@@ -75,9 +78,14 @@ def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: 
         s0, s1 = projection_scores(d, d_prime) if d.shape[1] else (np.zeros(trials), np.zeros(trials))
     bounds = lower_bounds(s0, s1, spec.delta, confidence)
     eps = claim["epsilon"]
-    flagged = eps is not None and (exact or len(telling) > 0 or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps)
-    description = (f"black box: {len(calls)} request(s) replayed {trials}x on D and on D' ({neighbour} record 0); "
+    raw = sum(c.raw for c in calls)
+    flagged = ((eps is not None and (exact or len(telling) > 0 or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps))
+               or (raw > 0 and declared is not None))
+    description = (f"black box: {len(calls)} request(s) replayed {trials}x on D and on D' ({neighbour} unit 0); "
                    f"guarantee: {claim['guarantee']}")
+    if raw and declared is not None:
+        description += (f"; FLAGGED: declares epsilon {declared:.3g}, but {raw} call(s) answered raw, outside the "
+                        "runtime's release mechanisms (runs record no guarantee)")
     if exact and eps is not None:
         description += "; FLAGGED: the replies are exact (identical in every trial) under a declared DP event"
     elif len(telling) and eps is not None:
@@ -92,7 +100,7 @@ def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: 
         eps_lb=bounds.eps_lb, eps_lb_gdp=bounds.eps_lb_gdp, mu_lb_gdp=bounds.mu_lb,
         tightness=bounds.eps_lb / eps if eps else None, tightness_gdp=bounds.eps_lb_gdp / eps if eps else None,
         flagged=flagged, seconds=time.perf_counter() - start,
-        bounds={"exact_replies": float(exact), "exact_telling_numbers": float(len(telling)),
+        bounds={"exact_replies": float(exact), "exact_telling_numbers": float(len(telling)), "raw_calls": float(raw),
                 "reply_numbers": float(d.shape[1]), "device_calls": float(len(calls))},
         description=description,
     )

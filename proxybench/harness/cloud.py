@@ -2,7 +2,9 @@
 
 It is started by the harness with nothing but what the cloud may hold: the pool's
 images and features (a cache folder holding pool rows only), the public extractor,
-the plugin names and parameters, and a pipe to the harness. Pool labels arrive only
+the plugin names and parameters, and a pipe to the harness. It confines itself before
+any plugin code is imported: it reads installed code and its pool folder, and writes
+only its scratch folder and its own cache (never the dataset's). Pool labels arrive only
 where the task shows them to the sampler, or after selection. Every device call is a
 request on that pipe, which the harness counts and relays; client rows never enter
 this process.
@@ -29,10 +31,12 @@ from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from ..wire.device import Device
 from ..wire.link import Message, deserialize, serialize
-from .device_process import apply_settings
+from .confinement import confine
+from .device_process import clean_environment, limit_threads
 
-# Independent random streams of one run, derived from its seed (the device's is STREAM_DEVICE).
-STREAM_SAMPLER, STREAM_DEVICE, STREAM_TASK = 1, 2, 3
+# Independent random streams of the cloud, derived from the run's seed (the device's noise is not among them:
+# it comes from the device's secret, see run.session.device_secret).
+STREAM_SAMPLER, STREAM_TASK = 1, 3
 
 
 class CloudSide:
@@ -109,11 +113,17 @@ def cloud_main(conn: Connection) -> None:
     """Entry point of the cloud process: set up, select, then run the task when the harness says so."""
     from ..util.orphan import exit_when_orphaned
 
-    if multiprocessing.parent_process() is not None:  # a process of its own, not the in-process reference
-        exit_when_orphaned()
+    isolated = multiprocessing.parent_process() is not None  # a process of its own, not the in-process reference
     try:
         setup = deserialize(conn.recv_bytes())
-        apply_settings(setup)
+        if isolated:
+            clean_environment(setup)
+            sandbox = confine(read=(setup["pool_dir"],), write=(setup["scratch"], setup["cache_root"]))
+            limit_threads(setup)
+            exit_when_orphaned()  # after confinement, which needs a single thread
+        else:
+            sandbox = {"mechanism": "none", "reason": "in-process reference (thread isolation)"}
+        conn.send_bytes(serialize({"op": "sandbox", "sandbox": json.dumps(sandbox)}))
         for module in json.loads(setup["plugin_modules"]):
             registry().register_module(module)
         side = CloudSide(conn, setup)

@@ -1,12 +1,15 @@
 """The relay: every device request of the cloud passes here, and is counted before it is forwarded.
 
 The cloud never touches the ledger or the meter: the relay books each request's bytes
-(down and up), its FLOPs and CPU seconds to a phase, and keeps the transcript of what
-the protocol sent (the black-box audit replays it).
+(down and up), its FLOPs and CPU seconds to a phase, the device runtime's privacy event
+of each call (a mechanism's, or raw), and keeps the transcript of what the protocol sent
+(the black-box audit replays it). The cloud gets back the reply's payload or a failed
+call's error and nothing else: not the device's compute, its timing or its budget.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,14 +32,18 @@ class Call:
     program: str
     label: str
     payload: bytes
+    release: str = ""  # the mechanism the request named (JSON), "" for none
     bytes_up: int = 0
     flops: int = 0
     cpu_seconds: float = 0.0
+    raw: bool = True  # no mechanism produced the reply (or the call failed): no guarantee
+    event: dict | None = None  # the runtime's DpEvent of this call (JSON), None when raw
 
     def to_record(self) -> dict[str, Any]:
         return {"stage": self.stage, "phase": self.phase, "program": self.program, "label": self.label,
-                "bytes_down": len(self.payload), "bytes_up": self.bytes_up, "flops": self.flops,
-                "cpu_seconds": round(self.cpu_seconds, 4)}
+                "bytes_down": len(self.payload) + len(self.release), "bytes_up": self.bytes_up, "flops": self.flops,
+                "cpu_seconds": round(self.cpu_seconds, 4), "raw": self.raw,
+                "release": json.loads(self.release) if self.release else None}
 
 
 @dataclass
@@ -56,6 +63,7 @@ class Relay:
     scoring_calls: int = 0
     reference_calls: int = 0
     transcript: list[Call] = field(default_factory=list)
+    epsilon_spent: float | None = 0.0  # the device's odometer after the last call, as the device reported it
 
     def phase(self, requested: Any) -> Phase:
         if self.stage == SELECT:
@@ -63,30 +71,53 @@ class Relay:
         return requested if requested in PHASES and requested != SELECT else TASK
 
     def forward(self, env: Message) -> bytes:
-        if env.get("op") == "reference":  # analysis only: off the ledger, counted apart; never during selection
-            if self.stage == SELECT:
-                return failure(ProxybenchError("a sampler cannot score models on the device's test data"))
-            self.reference_calls += 1
-            return self.device(serialize({"op": "call", "program": SCORING_PROGRAM, "payload": env["payload"]}))
-        if env.get("op") != "call" or not isinstance(env.get("payload"), np.ndarray):
-            return failure(ProxybenchError(f"the cloud may only call the device, not {env.get('op')!r}"))
-        program, payload = str(env["program"]), env["payload"]
+        op, program = env.get("op"), str(env.get("program", ""))
+        if op == "reference" or (op == "call" and program == SCORING_PROGRAM):
+            return self._score(env, reference=op == "reference")
+        if op != "call" or not isinstance(env.get("payload"), np.ndarray):
+            return failure(ProxybenchError(f"the cloud may only call the device, not {op!r}"))
+        payload, release = env["payload"], str(env.get("release") or "")
         phase, label = self.phase(env.get("phase")), str(env.get("label"))
-        self.ledger.record(phase, "down", len(payload), f"{label}:request")
-        call = Call(self.stage, phase, program, label, payload.tobytes())
-        if program == SCORING_PROGRAM and self.stage == TASK:  # the task's own score; in selection, a release
-            self.scoring_calls += 1
-        else:
-            self.calls[self.stage] += 1
-            self.transcript.append(call)
-        reply = self.device(serialize({"op": "call", "program": program, "payload": payload}))
-        answer = deserialize(reply)
+        self.ledger.record(phase, "down", len(payload) + len(release), f"{label}:request")
+        call = Call(self.stage, phase, program, label, payload.tobytes(), release)
+        self.calls[self.stage] += 1
+        self.transcript.append(call)
+        answer = deserialize(self.device(serialize({"op": "call", "program": program, "payload": payload,
+                                                    "release": release})))
+        call.flops, call.cpu_seconds = int(answer.get("flops", 0)), float(answer.get("cpu_seconds", 0.0))
+        call.raw = bool(answer.get("raw", True))
+        call.event = json.loads(answer["event"]) if answer.get("event") else None
+        self.epsilon_spent = answer.get("epsilon_spent", self.epsilon_spent)
+        self.meter.add(phase, call.flops, call.cpu_seconds)
         if answer.get("ok"):
-            call.bytes_up, call.flops = len(answer["payload"]), int(answer["flops"])
-            call.cpu_seconds = float(answer["cpu_seconds"])
+            reply = serialize({"ok": True, "payload": answer["payload"]})
+            call.bytes_up = len(answer["payload"])
             self.ledger.record(phase, "up", call.bytes_up, f"{label}:reply")
-            self.meter.add(phase, call.flops, call.cpu_seconds)
-        else:  # an error text crossed too, and may carry data
+        else:  # the error crossed too
+            reply = serialize({"ok": False, "error": str(answer.get("error"))})
             call.bytes_up = len(reply)
             self.ledger.record(phase, "up", call.bytes_up, f"{label}:error")
         return reply
+
+    def _score(self, env: Message, reference: bool) -> bytes:
+        """The harness's scoring on the test split: the task's own score (phase ``model``), or analysis off the ledger."""
+        if self.stage == SELECT:
+            return failure(ProxybenchError("a sampler cannot score models on the device's test data"))
+        payload = env["payload"]
+        if reference:
+            self.reference_calls += 1
+        else:
+            self.scoring_calls += 1
+            phase = self.phase(env.get("phase"))
+            self.ledger.record(phase, "down", len(payload), f"{env.get('label')}:request")
+        answer = deserialize(self.device(serialize({"op": "score", "payload": payload})))
+        if not answer.get("ok"):
+            return serialize({"ok": False, "error": str(answer.get("error"))})
+        if not reference:
+            self.ledger.record(phase, "up", len(answer["payload"]), f"{env.get('label')}:reply")
+            self.meter.add(phase, int(answer["flops"]), float(answer["cpu_seconds"]))
+        return serialize({"ok": True, "payload": answer["payload"]})
+
+    def events(self, stage: str) -> list[dict | None]:
+        """The runtime's event of each call the stage made (None for a raw call)."""
+        return [None if c.raw else c.event for c in self.transcript if c.stage == stage]

@@ -3,8 +3,9 @@
 The run itself happens in a ``RunSession`` (``harness.py``): the sampler and the task
 run in a cloud process, the client's data lives in a device process, and the harness
 relays and counts. What goes into the record is measured there: bytes from the relay's
-ledger, device compute from its meter, privacy from which stages used the device and
-what they declared, the sampler's kind from what the run did.
+ledger, device compute from its meter, privacy from what the device runtime released
+(each call's mechanism event, or raw), with what the plugins declared kept beside; the
+sampler's kind from what the run did.
 """
 
 from __future__ import annotations
@@ -20,18 +21,24 @@ from dp_accounting import DpEvent
 
 from ..contract.registry import registry
 from ..harness.children import Isolation, Transport
+from ..harness.relay import Call
 from ..ml.backbone import install_footprint
-from ..privacy.accounting import check_one_adjacency, compose, epsilon, is_no_release
+from ..privacy.accounting import check_one_adjacency, compose, epsilon, event_from_json, is_no_release
+from ..privacy.release import Release
 from ..results.identity import code_identity, package_version
 from ..results.records import SCHEMA_VERSION, ensure_writable_dir, environment, write_record
 from ..util.cache import Cache
+from ..util.errors import ProxybenchError
 from ..wire.phases import SELECT, TASK
 from .session import RemoteError, RunSession, Timings, scenario_truth
 from .spec import RunSpec
 
 
 def stage_privacy(stage: str, used: bool, event: DpEvent, adjacency: str | None, delta: float) -> dict[str, Any]:
-    """A stage's epsilon from what it did: 0 without a device call; no guarantee (None) for calls without a DP event."""
+    """What a stage *declares*: epsilon 0 without a device call; no guarantee (None) for calls without a DP event.
+
+    Kept beside the record's privacy as ``declared``, never used for it: the record's comes from the runtime.
+    """
     if not used:
         return {"epsilon": 0.0, "guarantee": "no device use", "event": None, "adjacency": None}
     if is_no_release(event):
@@ -41,10 +48,31 @@ def stage_privacy(stage: str, used: bool, event: DpEvent, adjacency: str | None,
     if eps is None:
         return {"epsilon": None, "guarantee": "none: declared a non-private release", "event": None, "adjacency": None}
     if adjacency is None:
-        from ..util.errors import ProxybenchError
-
         raise ProxybenchError(f"the {stage} declares a DP event but no adjacency; set it to add_remove or replace_one")
     return {"epsilon": eps, "guarantee": "dp", "event": event, "adjacency": adjacency}
+
+
+def declared_epsilon(stage: str, used: bool, event: DpEvent, adjacency: str | None, delta: float) -> float | None:
+    """The epsilon a stage claims, for the record's ``declared`` (None where the claim is none or incomplete)."""
+    try:
+        return stage_privacy(stage, used, event, adjacency, delta)["epsilon"]
+    except ProxybenchError:
+        return None
+
+
+def runtime_privacy(calls: list[Call], delta: float) -> dict[str, Any]:
+    """A stage's epsilon from what the device runtime did: 0 without a call, None if any call was raw."""
+    if not calls:
+        return {"epsilon": 0.0, "guarantee": "no device use", "event": None, "adjacency": None}
+    raw = [c.label for c in calls if c.raw]
+    if raw:
+        return {"epsilon": None, "guarantee": f"none: raw reply in {', '.join(sorted(set(raw)))} (no release mechanism)",
+                "event": None, "adjacency": None}
+    releases = [Release.from_json(c.release) for c in calls]
+    adjacency = check_one_adjacency({f"call {i}": r.adjacency for i, r in enumerate(releases)})
+    event = compose(*(event_from_json(c.event) for c in calls))
+    return {"epsilon": epsilon(event, delta), "guarantee": "dp: device runtime mechanisms", "event": event,
+            "adjacency": adjacency}
 
 
 def privacy_record(select: dict[str, Any], task: dict[str, Any], delta: float) -> dict[str, Any]:
@@ -76,17 +104,21 @@ def derived_kind(oracle: bool, used_device: bool, epsilon_select: float | None) 
 
 
 def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, isolation: Isolation = "process",
-            device_address: str | None = None) -> dict[str, Any]:
+            device_address: str | None = None, device_epsilon: float | None = None) -> dict[str, Any]:
     """Run one spec and return the parts of its record that the run produces."""
     timings = Timings()
     with RunSession(spec, cache, timings, transport=transport, isolation=isolation,
-                    device_address=device_address) as session:
+                    device_address=device_address, device_epsilon=device_epsilon) as session:
         selection = session.select()
         outcome = session.run_task()
         relay, scenario = session.relay, session.scenario
         chosen = selection.indices
-        select = stage_privacy("selection", relay.calls[SELECT] > 0, selection.privacy, selection.adjacency, spec.delta)
-        task = stage_privacy("task", relay.calls[TASK] > 0, outcome.event, outcome.adjacency, spec.delta)
+        by_stage = {stage: [c for c in relay.transcript if c.stage == stage] for stage in (SELECT, TASK)}
+        select = runtime_privacy(by_stage[SELECT], spec.delta)
+        task = runtime_privacy(by_stage[TASK], spec.delta)
+        declared_select = declared_epsilon("selection", bool(by_stage[SELECT]), selection.privacy, selection.adjacency,
+                                           spec.delta)
+        declared_task = declared_epsilon("task", bool(by_stage[TASK]), outcome.event, outcome.adjacency, spec.delta)
         declared = session.sampler_cls.kind
         return {
             "metrics": outcome.metrics,
@@ -97,12 +129,19 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
             "device": {**relay.meter.to_record(), "calls": [c.to_record() for c in relay.transcript],
                        "select_rounds": relay.calls[SELECT]},
             "privacy": {**privacy_record(select, task, spec.delta),
+                        "unit": "original record (an image and its augmentations)",
+                        "declared": {"select": declared_select, "task": declared_task},
+                        "device_odometer": {"epsilon_spent": relay.epsilon_spent, "budget": device_epsilon}
+                        if device_epsilon is not None else None,
+                        "secret_hash": session.secret_hash,
+                        "timing_bits_per_call": round(session.timing_bits, 2),
                         "device_calls": {**relay.calls, "scoring": relay.scoring_calls,
                                          "reference": relay.reference_calls}},
             "sampler_kind": derived_kind(session.oracle, relay.calls[SELECT] > 0, select["epsilon"]),
             "sampler_kind_declared": declared,
             "harness": {"cloud": session.isolation, "device": "remote" if device_address else session.isolation,
-                        "transport": "tcp" if device_address else session.transport},
+                        "transport": "tcp" if device_address else session.transport,
+                        "sandbox": session.sandbox},
             # phi's cost to the device that must install and run it, beside what the run measured.
             "extractor": {"flops_per_image": session.extractor.flops_per_image,
                           **install_footprint(session.extractor.model)},
@@ -115,7 +154,8 @@ def _hash_indices(idx: np.ndarray) -> str:
 
 
 def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, transport: Transport | None = None,
-        isolation: Isolation = "process", device_address: str | None = None) -> tuple[dict[str, Any], Path]:
+        isolation: Isolation = "process", device_address: str | None = None,
+        device_epsilon: float | None = None) -> tuple[dict[str, Any], Path]:
     """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised."""
     spec = spec.validate()  # names checked against what the dataset declares, before any data is built
     ensure_writable_dir(results_dir)  # before any work: a run whose record cannot be written is lost
@@ -138,7 +178,7 @@ def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, tran
     }
     start = time.perf_counter()
     try:
-        record.update(execute(spec, cache, transport, isolation, device_address))
+        record.update(execute(spec, cache, transport, isolation, device_address, device_epsilon))
     except BaseException as exc:
         record["status"] = "failed"
         record["error"] = exc.message if isinstance(exc, RemoteError) else f"{type(exc).__name__}: {exc}"

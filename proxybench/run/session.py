@@ -11,8 +11,11 @@ harness's memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +29,8 @@ from ..contract.registry import registry
 from ..contract.sampler import Selection
 from ..contract.weights import PoolData, build_extractor
 from ..harness.children import Children, Isolation, Transport
-from ..harness.cloud import STREAM_DEVICE
-from ..harness.relay import Relay
+from ..harness.confinement import harness_settings
+from ..harness.relay import Call, Relay
 from ..ml.extractor import cached_features, save_rows
 from ..privacy.accounting import event_from_json
 from ..util.cache import Cache
@@ -75,8 +78,9 @@ class RunSession:
 
     def __init__(self, spec: RunSpec, cache: Cache, timings: Timings | None = None,
                  transport: Transport | None = None, isolation: Isolation = "process",
-                 device_address: str | None = None):
+                 device_address: str | None = None, device_epsilon: float | None = None):
         self.spec = spec
+        self.device_epsilon = device_epsilon
         self.cache = cache
         self.timings = timings if timings is not None else Timings()
         self.transport = transport or os.environ.get("PROXYBENCH_DEVICE_TRANSPORT", "pipe")
@@ -98,6 +102,8 @@ class RunSession:
 
     def __exit__(self, *exc: Any) -> None:
         self.children.close()
+        if getattr(self, "scratch", None):
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _prepare(self) -> None:
         spec, cache, timings = self.spec, self.cache, self.timings
@@ -114,34 +120,50 @@ class RunSession:
         with timings.stage("pool_features"):
             self.pool_dir = self._cloud_pool()
         self.relay = Relay(self.children.exchange)
-        settings = {"threads": _threads(), "environment": json.dumps(
-            {k: v for k, v in os.environ.items() if k.startswith("PROXYBENCH_")})}
+        settings = {"threads": _threads(), "environment": json.dumps(harness_settings())}
         phi = self.extractor.to_message()
-        self.children.device.send_bytes(serialize({
+        device = self.children.device
+        # Two messages: the program worker is forked between them, so it never holds the test split or the secret.
+        device.send_bytes(serialize({
             "op": "provision", **settings, **phi,
             "images": read_in_batches(ImageRows(data.images, scenario.client_train_idx)),
             "labels": data.labels[scenario.client_train_idx] if self.task_cls.device_has_labels else None,
+            "groups": data.groups[scenario.client_train_idx],
+        }))
+        secret = device_secret(cache)
+        self.secret_hash = hashlib.sha256(secret).hexdigest()[:16]
+        device.send_bytes(serialize({
+            "op": "private", "secret": np.frombuffer(secret, dtype=np.uint8), "run_key": spec.run_id,
+            "delta": spec.delta, "epsilon_budget": self.device_epsilon,
             "test_images": read_in_batches(ImageRows(data.images, scenario.client_test_idx)),
             "test_labels": data.labels[scenario.client_test_idx],
-            "rng_seed": json.dumps([spec.seed, STREAM_DEVICE]),
         }))
-        ready = self.children.device.recv_bytes()
-        if ready != b"ready":
-            raise ProxybenchError(f"device provisioning failed: {deserialize(ready).get('error')}")
+        ready = deserialize(device.recv_bytes())
+        if not ready.get("ready"):
+            raise ProxybenchError(f"device provisioning failed: {ready.get('error')}")
+        self.sandbox = json.loads(ready["sandbox"])
+        self.timing_bits = float(ready["grid_bits"])
         oracle = self.sampler_cls.kind == "oracle"
         self.oracle = oracle
+        self.scratch = tempfile.mkdtemp(prefix="proxybench-cloud-")
+        cloud_cache = cache.root / "cloud"
+        cloud_cache.mkdir(parents=True, exist_ok=True)
         self.children.cloud.send_bytes(serialize({
-            "op": "setup", **settings, **phi,
+            "op": "setup", **settings, **phi, "scratch": self.scratch,
             "plugin_modules": json.dumps(registry().local_modules()),
             "sampler": spec.sampler, "sampler_params": json.dumps(spec.sampler_params),
             "task": spec.task, "task_params": json.dumps(spec.task_params),
             "budget": spec.budget, "seed": spec.seed, "delta": spec.delta,
             "num_classes": len(data.class_names), "pool_dir": str(self.pool_dir),
-            "pool_key": json.dumps(scenario.key), "cache_root": str(cache.root),
+            "pool_key": json.dumps(scenario.key), "cache_root": str(cloud_cache),
             "pool_labels": scenario.pool_labels if self.task_cls.pool_labels_visible else None,
             "oracle_client_domain": scenario.pool_client_domain if oracle else None,
             "oracle_shares": np.array(scenario.mix.weights) if oracle else None,
         }))
+        answer = deserialize(self.children.cloud.recv_bytes())
+        if answer.get("op") == "error":
+            raise ProxybenchError(f"the cloud process failed to start: {answer.get('error')}")
+        self.sandbox["cloud"] = json.loads(answer["sandbox"])
 
     def _cloud_pool(self) -> Path:
         """The cloud's pool: pool rows only, images and phi, as a cache folder the cloud memory-maps."""
@@ -211,11 +233,12 @@ class RunSession:
             env = self._pump("result")
         return TaskOutcome(json.loads(env["metrics"]), event_from_json(json.loads(env["event"])), env.get("adjacency"))
 
-    def replay(self, program: str, payload: bytes, trials: int, neighbour: str, seed: int) -> np.ndarray:
-        """``trials`` device replies to one recorded request, on the private set or a neighbour (off the ledger)."""
+    def replay(self, call: Call, trials: int, neighbour: str, seed: int) -> np.ndarray:
+        """``trials`` device replies to one recorded request, on the private set or a neighbour (off the ledger and budget)."""
+        program = call.program
         reply = deserialize(self.children.exchange(serialize({
-            "op": "replay", "program": program, "payload": as_field(payload), "trials": trials,
-            "neighbour": neighbour, "seed": seed})))
+            "op": "replay", "program": program, "payload": as_field(call.payload), "release": call.release,
+            "trials": trials, "neighbour": neighbour, "seed": seed})))
         if not reply.get("ok"):
             raise ProxybenchError(f"device replay of {program}: {reply.get('error')}")
         return reply["replies"]
@@ -250,3 +273,24 @@ def scenario_truth(scenario: Scenario, chosen: np.ndarray) -> dict[str, Any]:
         "client_train_size": int(len(scenario.client_train_idx)),
         "client_test_size": int(len(scenario.client_test_idx)),
     }
+
+
+def device_secret(cache: Cache) -> bytes:
+    """The benchmark's device secret: made once per cache, kept by the harness, never readable by the cloud.
+
+    It seeds the device runtime's noise (with the run's id), so the same spec on the same
+    cache gives the same selection, while nothing the cloud can read determines the noise.
+    """
+    path = cache.root / "secret" / "device.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(os.urandom(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # the first writer wins; a concurrent run reads its secret
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()

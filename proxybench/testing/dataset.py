@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ..contract.dataset import Dataset
+from ..contract.dataset import Dataset, DomainSize
 from ..contract.images import OUTSIDE_LABEL_SPACE, ImageData
-from ..run.scenario import make_scenario
+from ..run.scenario import make_scenario, pool_size_bound
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from .rules import ContractError, check_class, make_plugin
@@ -57,6 +57,23 @@ def _check_content(label: str, data: ImageData, declared: tuple[str, ...] | None
                      "give every augmentation of one original the same group, and put a group on one side")
 
 
+def _check_sizes(label: str, data: ImageData, declared: dict[str, DomainSize] | None) -> None:
+    """The rule ``dataset-content``: the training sizes a dataset declares are those it builds."""
+    if declared is None:
+        return
+    built = {}
+    for d, name in enumerate(data.domain_names):
+        train = (data.domains == d) & ~data.is_test
+        built[name] = DomainSize(int(train.sum()), len(np.unique(data.groups[train])))
+    wrong = [f"{name}: declared {declared.get(name)}, built {size}" for name, size in built.items()
+             if declared.get(name) is None or declared[name].images != size.images
+             or declared[name].groups not in (None, size.groups)]
+    if wrong or set(declared) != set(built):
+        raise ContractError(label, "dataset-content", "training_sizes() differs from the data: " + "; ".join(wrong or [
+            f"declares domains {sorted(declared)}, the data has {sorted(built)}"]),
+            "declare each domain's training images and groups (None where only the data can tell), or return None")
+
+
 def check_dataset(cls: type[Dataset], params: dict[str, Any] | None = None) -> None:
     """Hold a dataset class to the contract: build it twice in fresh caches (the same bytes), check its content,
     and cut a scenario for its first client domain. Pass small ``params`` (``{"train_per_domain": 40}``)."""
@@ -76,6 +93,7 @@ def check_dataset(cls: type[Dataset], params: dict[str, Any] | None = None) -> N
             raise ContractError(label, "dataset-content", f"load() returned {type(data).__name__}",
                                 "return proxybench.ImageData from generate()")
         _check_content(label, data, first.client_domains())
+        _check_sizes(label, data, first.training_sizes())
         if _fingerprint(data) != _fingerprint(second.load(Cache(f"{folder}/b"))):
             raise ContractError(label, "deterministic", "two builds with the same parameters differ",
                                 "draw every random number from a generator seeded by the parameters")
@@ -85,6 +103,13 @@ def check_dataset(cls: type[Dataset], params: dict[str, Any] | None = None) -> N
         except ProxybenchError as exc:
             raise ContractError(label, "dataset-content", f"no scenario for client domain {domain!r}: {exc}",
                                 "give each client domain enough train originals (groups) for a client split") from exc
+        sizes = first.training_sizes()
+        for other in data.client_domains if sizes is not None else ():
+            cut = scenario if other == domain else make_scenario(data, other, 0.5, seed=0)
+            if len(cut.pool_idx) > pool_size_bound(sizes, cut.mix, 0.5):
+                raise ContractError(label, "dataset-content", f"the pool of client domain {other!r} holds "
+                                    f"{len(cut.pool_idx)} images, more than training_sizes() allows",
+                                    "declare each domain's training images (test split excluded) and groups")
         if not (len(scenario.pool_idx) and len(scenario.client_train_idx) and len(scenario.client_test_idx)):
             raise ContractError(label, "dataset-content", f"client domain {domain!r} gives an empty pool, client "
                                 "train or client test split", "give each client domain more train and test rows")

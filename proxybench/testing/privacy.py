@@ -1,9 +1,10 @@
 """The privacy rules: what a stage that used the device declares, whether the class's kind matches, and the audits.
 
-``check_privacy`` reads a declaration as a run does (``run.runner.stage_privacy``);
+``check_privacy`` reads a declaration (kept in records as ``declared``); ``check_kind``
+holds the class's kind to what the device runtime did (``run.runner.runtime_privacy``);
 ``check_mechanism`` holds ``audit_mechanism()`` to the declaration and attacks it;
 ``check_replies`` replays the requests a stage really sent on D and on D' (D plus a copy
-of record 0) with fresh device noise, as ``proxybench audit``'s black-box path does.
+of its unit 0) with fresh runtime noise, as ``proxybench audit``'s black-box path does.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from typing import Any
 import numpy as np
 
 from ..audit.blackbox import projection_scores
+from ..harness.local import NO_GRID
+from ..harness.relay import Call
 from ..privacy.accounting import check_one_adjacency, is_no_release
 from ..privacy.attack import run_audit
 from ..privacy.bounds import lower_bounds
 from ..privacy.mechanism import AuditMechanism
 from ..run.runner import derived_kind, stage_privacy
 from ..util.errors import ProxybenchError
+from ..wire.context import DeviceContext
 from ..wire.link import as_field, deserialize, serialize
-from ..wire.runtime import DeviceContext, DeviceRuntime
+from ..wire.runtime import DeviceRuntime, InlinePrograms
 from .rules import ContractError
 
 #: (class kind, kind derived from the run) pairs where the class claims more privacy than the run had
@@ -44,6 +48,15 @@ def check_privacy(label: str, stage: str, used: bool, event: Any, adjacency: str
         raise ContractError(label, "privacy-declared", str(exc),
                             "set adjacency to 'add_remove' or 'replace_one', the neighbouring relation the noise "
                             "is calibrated to") from exc
+
+
+def check_released(label: str, declared: dict[str, Any], released: dict[str, Any]) -> None:
+    """The rule ``audit-consistent``, by construction: a declared DP event needs every call to go through a mechanism."""
+    if declared["epsilon"] is not None and released["epsilon"] is None:
+        raise ContractError(label, "audit-consistent", f"it declares epsilon {declared['epsilon']:.3g}, but the device "
+                            f"runtime released with {released['guarantee']}, so runs record no guarantee",
+                            "name a release mechanism in each device.call (release=GaussianHistogram(...), "
+                            "GaussianSum(...) or KnnVote(...)) and return its contributions from the program")
 
 
 def check_kind(label: str, kind: str, used: bool, claim: dict[str, Any]) -> None:
@@ -75,19 +88,19 @@ def check_mechanism(plugin: Any, label: str, adjacency: str | None) -> None:
                             "privatize with the sigma the DP event states, on values of the declared sensitivity")
 
 
-def check_replies(label: str, requests: list[tuple[str, bytes]], context: DeviceContext, epsilon: float,
+def check_replies(label: str, calls: list[Call], context: DeviceContext, epsilon: float,
                   delta: float, trials: int, seed: int = 0) -> None:
     """The black-box path of ``audit-consistent``: replay the real requests on D and D', attack the replies."""
-    runtime = DeviceRuntime(context)
+    runtime = DeviceRuntime(InlinePrograms(context), np.random.default_rng(seed), delta, grid=NO_GRID)
     sides = []
     for side in ("none", "add"):
         replies = []
-        for i, (program, payload) in enumerate(requests):
-            answer = deserialize(runtime.handle(serialize({"op": "replay", "program": program, "neighbour": side,
-                                                            "payload": as_field(payload), "trials": trials,
-                                                            "seed": seed + i})))
+        for i, call in enumerate(calls):
+            answer = deserialize(runtime.handle(serialize({"op": "replay", "program": call.program, "neighbour": side,
+                                                            "payload": as_field(call.payload), "release": call.release,
+                                                            "trials": trials, "seed": seed + i})))
             if not answer.get("ok"):
-                raise ContractError(label, "audit-consistent", f"replaying {program} failed: {answer.get('error')}",
+                raise ContractError(label, "audit-consistent", f"replaying {call.program} failed: {answer.get('error')}",
                                     "a program must run again on the same message (keep no state between calls)")
             replies.append(answer["replies"])
         sides.append(np.hstack(replies))
@@ -96,7 +109,8 @@ def check_replies(label: str, requests: list[tuple[str, bytes]], context: Device
     if d.shape[1] and (never_varies.all() or (never_varies & (d[0] != d_prime[0])).any()):
         raise ContractError(label, "audit-consistent", f"it declares epsilon {epsilon:.3g}, but reply numbers that "
                             "depend on the device's data are identical in every replay: they are sent exact",
-                            "add the noise on the device, inside the program, with ctx.rng (e.g. gaussian_noise)")
+                            "name a release mechanism in the request (device.call(..., release=GaussianSum(...))): "
+                            "the device runtime then adds the noise")
     bounds = lower_bounds(*projection_scores(d, d_prime), delta, 0.95)
     if max(bounds.eps_lb, bounds.eps_lb_gdp) > epsilon:
         raise ContractError(label, "audit-consistent", f"replaying its requests, an attack tells D from D' with "

@@ -22,12 +22,14 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 from ..contract.params import Plugin, coerce_params
 from ..contract.sampler import PrivacyKind
 from ..harness.local import local_device
+from ..harness.relay import Call
+from ..privacy.release import Release
 from ..util.errors import ProxybenchError
+from ..wire.context import DeviceContext, ScoringContext
 from ..wire.device import Device
 from ..wire.link import Message, deserialize, serialize
 from ..wire.phases import SELECT, Phase
 from ..wire.programs import DeviceProgram, program_ref
-from ..wire.runtime import DeviceContext
 
 #: rule name -> what it demands (docs/plugins.md lists them; a test holds the two together)
 RULES = {
@@ -35,14 +37,15 @@ RULES = {
     "typed-parameters": "every parameter is a typed dataclass field with a hashable, JSON-able default that the CLI can parse",
     "budget-exact": "select() returns a Selection of exactly `budget` indices",
     "unique-indices": "the indices are integers, unique, and inside 0..pool size - 1",
-    "deterministic": "the same seed gives the same result (all randomness from the rng given, or ctx.rng on the device)",
+    "deterministic": "the same seed gives the same result (all randomness from the rng given; device noise is the runtime's)",
     "program-by-reference": "device programs are module-level functions of an importable module, messages hold arrays and scalars",
     "privacy-declared": "a stage that called the device declares what it released: a DP event with its adjacency, or non_private()",
     "kind-consistent": "the class's `kind` does not claim more privacy than what the run did",
     "link-only": "what the plugin learns of the device comes from the replies: the same replies give the same result",
     "audit-consistent": "the audit agrees with the declaration: noise really added, the worst neighbour within the sensitivity",
     "task-result": "run() returns a TaskResult whose metrics are JSON-able and hold an accuracy in [0, 1] scored on the device",
-    "dataset-content": "load() gives ImageData whose labels, domains, splits and declared client domains agree",
+    "dataset-content": "load() gives ImageData whose labels, domains, splits, declared client domains and "
+                       "training sizes agree",
 }
 
 NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
@@ -134,7 +137,8 @@ class CheckedDevice(Device):
         super().__init__(send)
         self._label = label
 
-    def call(self, program: DeviceProgram, message: Message, phase: Phase = SELECT, label: str = "") -> Message:
+    def call(self, program: DeviceProgram, message: Message, phase: Phase = SELECT, label: str = "",
+             release: Release | None = None) -> Message:
         try:
             program_ref(program)
         except ProxybenchError as exc:
@@ -150,7 +154,7 @@ class CheckedDevice(Device):
         except ProxybenchError as exc:
             raise ContractError(self._label, "program-by-reference", str(exc),
                                 "send numpy arrays (not object arrays) and int, float, bool, str or None") from exc
-        return super().call(program, message, phase, label)
+        return super().call(program, message, phase, label, release)
 
 
 class Transcript:
@@ -189,20 +193,20 @@ class Crossing:
     """What crossed the link in one live run: the exchanges as bytes, the counted requests, the scoring calls."""
 
     exchanges: list[tuple[bytes, bytes]]
-    requests: list[tuple[str, bytes]]  # (program, message bytes) of each counted request, for the black-box audit
+    calls: list[Call]  # each counted request, with the runtime's release and event (the black-box audit replays them)
     scoring_calls: int
 
 
-def live(work: Callable[[Device], T], context: DeviceContext, label: str, stage: Phase = SELECT) -> tuple[T, Crossing]:
-    """``work(device)`` against the device runtime on ``context``, behind the counting relay; the rule ``link-only``
-    then demands that nothing kept the context alive (only the relay and the runtime held it)."""
+def live(work: Callable[[Device], T], context: DeviceContext, label: str, stage: Phase = SELECT, seed: int = 0,
+         scoring: ScoringContext | None = None) -> tuple[T, Crossing]:
+    """``work(device)`` against the device runtime on ``context`` (its noise from ``seed``), behind the counting relay;
+    the rule ``link-only`` then demands that nothing kept the context alive (only the relay and the runtime held it)."""
     alive = weakref.ref(context)
-    relay = local_device(context, stage=stage)[1]
+    relay = local_device(context, stage=stage, seed=seed, scoring=scoring)[1]
     del context
     transcript = Transcript(lambda request: relay.forward(deserialize(request)))
     result = work(CheckedDevice(transcript, label))
-    crossing = Crossing(transcript.exchanges, [(c.program, c.payload) for c in relay.transcript if c.stage == stage],
-                        relay.scoring_calls)
+    crossing = Crossing(transcript.exchanges, [c for c in relay.transcript if c.stage == stage], relay.scoring_calls)
     del relay, transcript
     if alive() is not None:
         gc.collect()  # only when reference counting has not freed it: a full collection costs a fraction of a second

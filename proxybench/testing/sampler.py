@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..contract.sampler import Sampler, Selection
+from ..run.runner import runtime_privacy
 from ..wire.device import Device
-from .privacy import check_kind, check_mechanism, check_privacy, check_replies
+from .privacy import check_kind, check_mechanism, check_privacy, check_released, check_replies
 from .rules import KINDS, ContractError, check_class, live, make_plugin, replayed
 from .scenario import TinyScenario, tiny_scenario
 
@@ -62,16 +63,19 @@ def check_sampler(cls: type[Sampler], params: dict[str, Any] | None = None, budg
     delta = scenario.cloud_view().delta
     for budget in budgets:
         select = _selector(sampler, scenario, budget, seed)
-        selection, crossing = live(select, scenario.device_context(seed + 1), label)
+        selection, crossing = live(select, scenario.device_context(), label, seed=seed + 1)
         idx = _indices(label, selection, budget, scenario.pool_size)
-        again = _indices(label, live(select, scenario.device_context(seed + 1), label)[0], budget, scenario.pool_size)
+        again = _indices(label, live(select, scenario.device_context(), label, seed=seed + 1)[0], budget,
+                         scenario.pool_size)
         if not np.array_equal(idx, again):
             raise ContractError(label, "deterministic", f"two selections of budget {budget} with seed {seed} differ "
                                 f"in {int(np.sum(np.sort(idx) != np.sort(again)))} positions",
                                 "draw every random number from the rng select() gets (seed libraries from it: "
-                                "kmeans(..., seed=int(rng.integers(2**31)))) and device noise from ctx.rng")
-        used = bool(crossing.requests)
-        claim = check_privacy(label, "selection", used, selection.privacy, selection.adjacency, delta)
+                                "kmeans(..., seed=int(rng.integers(2**31))))")
+        used = bool(crossing.calls)
+        declared = check_privacy(label, "selection", used, selection.privacy, selection.adjacency, delta)
+        claim = runtime_privacy(crossing.calls, delta)
+        check_released(label, declared, claim)
         check_kind(label, sampler.kind, used, claim)
         if not np.array_equal(idx, np.asarray(replayed(select, crossing, label).indices)):
             raise ContractError(label, "link-only", "given the same replies but no device data anywhere in the "
@@ -80,5 +84,5 @@ def check_sampler(cls: type[Sampler], params: dict[str, Any] | None = None, budg
     if claim["epsilon"]:
         if callable(getattr(sampler, "audit_mechanism", None)):
             check_mechanism(sampler, label, selection.adjacency)
-        check_replies(label, crossing.requests, scenario.device_context(seed + 1), claim["epsilon"], delta,
+        check_replies(label, crossing.calls, scenario.device_context(), claim["epsilon"], delta,
                       audit_trials, seed)

@@ -22,9 +22,9 @@ from ..harness.local import local_device
 from ..harness.relay import Relay
 from ..ml.extractor import Extractor
 from ..privacy.accounting import DEFAULT_DELTA
+from ..wire.context import CallMeter, DeviceContext, ScoringContext
 from ..wire.device import Device
 from ..wire.phases import SELECT, Phase
-from ..wire.runtime import DeviceContext
 
 NUM_CLASSES = 4
 IMAGE_SIZE = 32
@@ -81,14 +81,17 @@ class TinyScenario:
                          labels=self.pool_labels if labels else None, extractor=self.phi,
                          oracle_in_domain=self.pool_domains == 0 if oracle else None, delta=delta)
 
-    def device_context(self, seed: int = 0, labels: bool = False) -> DeviceContext:
-        """The device's private side: its own copy of the client rows, phi, and its own noise from ``seed``."""
-        return DeviceContext(self.client_images.copy(), self.client_labels.copy() if labels else None,
-                             self.test_images.copy(), self.test_labels.copy(), self.phi, np.random.default_rng(seed))
+    def device_context(self, labels: bool = False) -> DeviceContext:
+        """The device's private side as programs see it: its own copy of the client rows, and phi."""
+        return DeviceContext(self.client_images.copy(), self.client_labels.copy() if labels else None, self.phi)
+
+    def scoring_context(self) -> ScoringContext:
+        """The device's test split, for the harness's scoring program only."""
+        return ScoringContext(self.test_images.copy(), self.test_labels.copy(), CallMeter())
 
     def connect(self, seed: int = 0, labels: bool = False, stage: Phase = SELECT) -> DeviceLink:
-        """A device over a fresh context, behind a counting relay (``.relay.ledger``, ``.relay.calls``)."""
-        device, relay = local_device(self.device_context(seed, labels), stage=stage)
+        """A device over a fresh context, behind a counting relay (``.relay.ledger``, ``.relay.calls``), noise from ``seed``."""
+        device, relay = local_device(self.device_context(labels), stage=stage, seed=seed, scoring=self.scoring_context())
         return DeviceLink(device, relay)
 
 

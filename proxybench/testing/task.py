@@ -15,10 +15,11 @@ from ..contract.sampler import Selection
 from ..contract.task import PickedData, PoolView, Task, TaskContext, TaskResult
 from ..harness.cloud import STREAM_TASK
 from ..results.records import jsonable
+from ..run.runner import runtime_privacy
 from ..util.cache import Cache
 from ..wire.device import Device
 from ..wire.phases import TASK
-from .privacy import check_mechanism, check_privacy
+from .privacy import check_mechanism, check_privacy, check_released
 from .rules import ContractError, check_class, live, make_plugin, replayed
 from .scenario import TinyScenario, tiny_scenario
 
@@ -68,18 +69,21 @@ def check_task(cls: type[Task], params: dict[str, Any] | None = None, budget: in
     scenario = tiny_scenario()
     with tempfile.TemporaryDirectory(prefix="proxybench-check-") as cache:
         run = _runner(task, scenario, budget, seed, cache)
-        context = functools.partial(scenario.device_context, seed + 1, labels=cls.device_has_labels)
-        result, crossing = live(run, context(), label, stage=TASK)
+        context = functools.partial(scenario.device_context, labels=cls.device_has_labels)
+        result, crossing = live(run, context(), label, stage=TASK, seed=seed + 1, scoring=scenario.scoring_context())
         metrics = _metrics(label, result)
-        if not crossing.scoring_calls and not crossing.requests:
+        if not crossing.scoring_calls and not crossing.calls:
             raise ContractError(label, "task-result", "the accuracy was not scored on the device: run() made no "
                                 "device call", "score the model with self.score(ctx, model) (SupervisedTask) or "
                                 "evaluate_on_device(ctx.device, model, ...)")
-        if _metrics(label, live(run, context(), label, stage=TASK)[0]) != metrics:
+        if _metrics(label, live(run, context(), label, stage=TASK, seed=seed + 1,
+                                scoring=scenario.scoring_context())[0]) != metrics:
             raise ContractError(label, "deterministic", f"two runs with seed {seed} gave different metrics",
                                 "draw randomness from ctx.rng and ctx.seed (torch too: SupervisedTask.fit seeds it)")
-        claim = check_privacy(label, "task", bool(crossing.requests), result.privacy, result.adjacency,
-                              scenario.cloud_view().delta)
+        declared = check_privacy(label, "task", bool(crossing.calls), result.privacy, result.adjacency,
+                                 scenario.cloud_view().delta)
+        claim = runtime_privacy(crossing.calls, scenario.cloud_view().delta)
+        check_released(label, declared, claim)
         if _metrics(label, replayed(run, crossing, label)) != metrics:
             raise ContractError(label, "link-only", "given the same replies but no device data anywhere in the "
                                 "process, it reported other metrics", "use only the TaskContext and device replies")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..privacy.release import Release
 from ..util.errors import ProxybenchError
 from .link import Message, as_field, deserialize, serialize
 from .phases import SELECT, Phase
@@ -34,8 +35,14 @@ class Device:
             raise ProxybenchError(f"device: {reply.get('error')}")
         return reply
 
-    def call(self, program: DeviceProgram, message: Message, phase: Phase = SELECT, label: str = "") -> Message:
-        """Send ``message`` down, run ``program`` on the device, return its reply as the cloud receives it."""
+    def call(self, program: DeviceProgram, message: Message, phase: Phase = SELECT, label: str = "",
+             release: Release | None = None) -> Message:
+        """Send ``message`` down, run ``program`` on the device, return its reply as the cloud receives it.
+
+        With ``release`` (a mechanism of ``proxybench.privacy.release``), the program returns
+        contributions and the reply is ``{"release": the runtime's noisy release}``; without
+        it the program's own reply crosses raw, and the run has no privacy guarantee.
+        """
         envelope = {"op": "call", "program": program_ref(program), "phase": phase, "label": label or program.__name__,
-                    "payload": as_field(serialize(message))}
+                    "payload": as_field(serialize(message)), "release": release.to_json() if release else ""}
         return deserialize(self.request(envelope)["payload"].tobytes())

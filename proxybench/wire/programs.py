@@ -1,6 +1,7 @@
 """Device programs: what the device runs, sent by reference.
 
-A device program is a module-level function ``(DeviceContext, Message) -> Message``.
+A device program is a module-level function ``(DeviceContext, Message)``: it returns the
+contributions of a release the request names (``privacy.release``), or a raw reply message.
 The cloud names it as ``module:qualname`` (as a real device would install a program);
 the device imports it by that name. Lambdas, closures and methods cannot be sent.
 """
@@ -8,16 +9,9 @@ the device imports it by that name. Lambdas, closures and methods cannot be sent
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..util.errors import ProxybenchError
-from .link import Message
-
-if TYPE_CHECKING:  # the runtime runs programs, so it imports this module
-    from .runtime import DeviceContext
-
-DeviceProgram = Callable[["DeviceContext", Message], Message]
+from .context import DeviceProgram
 
 
 def program_ref(program: DeviceProgram) -> str:

@@ -15,20 +15,23 @@ from ..ml.backbone import load_state_dict_bytes, state_dict_bytes
 from ..ml.flops import forward_flops
 from ..ml.models import create_task_model
 from ..ml.training import accuracy, to_tensor
+from .context import ScoringContext
 from .device import Device
 from .link import Message, as_field, deserialize, serialize
 from .phases import MODEL
-from .runtime import DeviceContext
 
 
-def evaluate_program(ctx: DeviceContext, msg: Message) -> Message:
-    """The harness's scoring program: a shipped task model's accuracy on the device's test data."""
+def evaluate_program(ctx: ScoringContext, msg: Message) -> Message:
+    """The harness's scoring program: a shipped task model's accuracy on the device's test data.
+
+    The device runtime runs it itself (never in the program worker), on the test split no other program reaches.
+    """
     model = create_task_model(msg["model"], int(msg["num_classes"]), int(msg["image_size"]))
     load_state_dict_bytes(model, msg["weights"].tobytes())
-    x = to_tensor(ctx.test_images, int(msg["image_size"]))
-    acc = accuracy(model, x, ctx.test_labels)  # leaves the model in eval mode
+    x = to_tensor(ctx.images, int(msg["image_size"]))
+    acc = accuracy(model, x, ctx.labels)  # leaves the model in eval mode
     ctx.meter.add_flops(forward_flops(model, int(msg["image_size"])) * len(x))
-    return {"accuracy": acc, "n_test": len(ctx.test_labels)}
+    return {"accuracy": acc, "n_test": len(ctx.labels)}
 
 
 #: The scoring program's reference, as the harness recognises it in a request (derived, so it follows the function).
