@@ -44,7 +44,8 @@ def training_context(msg: Message) -> DeviceContext:
 
 
 def worker_context(msg: Message, scratch: str) -> tuple[DeviceContext, dict]:
-    """In the program worker: confine it (writes only its scratch), cap its threads, then build the context."""
+    """In the program worker: confine it (writes only its scratch, its HOME and TMPDIR), cap its threads, build the context."""
+    os.environ["HOME"] = os.environ["TMPDIR"] = scratch
     sandbox = confine(write=(scratch,))
     limit_threads(msg)
     return training_context(msg), sandbox
