@@ -86,7 +86,7 @@ def test_deterministic():
 
 def test_worst_case_neighbours_through_apply():
     """The exact releases come from ``apply`` itself: an 8-row unit moves the release by exactly its clipped bound."""
-    hist = GaussianHistogram(1.0, bins=4, bound=1.0)
+    hist = GaussianHistogram(noise_multiplier=1.0, bins=4, bound=1.0)
     d, d_prime = histogram_devices("add_remove")
     assert d.units.largest == 8
     diff = d_prime.apply(hist, NoNoise()) - d.apply(hist, NoNoise())
@@ -94,12 +94,12 @@ def test_worst_case_neighbours_through_apply():
     d, d_prime = histogram_devices("replace_one")
     assert np.allclose(d_prime.apply(hist, NoNoise()) - d.apply(hist, NoNoise()), [-1.0, 1.0, 0.0, 0.0])
 
-    total = GaussianSum(1.0, dim=3, bound=1.0)
+    total = GaussianSum(noise_multiplier=1.0, dim=3, bound=1.0)
     for adjacency, moved in (("add_remove", 1.0), ("replace_one", -2.0)):
         d, d_prime = sum_devices(adjacency)
         assert np.allclose(d_prime.apply(total, NoNoise()) - d.apply(total, NoNoise()), [moved, 0.0, 0.0], atol=1e-6)
 
-    knn = KnnVote(1.0, k=3, num_classes=2)
+    knn = KnnVote(noise_multiplier=1.0, k=3, num_classes=2)
     for adjacency in ("add_remove", "replace_one"):
         d, d_prime = knn_devices(adjacency)
         assert d.apply(knn, NoNoise()).tolist() == [0.0] * 4  # 2:1 for label 0

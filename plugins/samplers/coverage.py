@@ -44,7 +44,7 @@ def random_projection(d_in: int, d_out: int, seed: int) -> np.ndarray:
 
 
 def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """The Gaussian mechanism on coverage counts: counts + N(0, sigma^2) each (the device program and the audit)."""
+    """The Gaussian mechanism on coverage counts, counts + N(0, sigma^2) each: the audit's model of the runtime's release."""
     return gaussian_noise(counts, sigma, rng)
 
 
@@ -298,7 +298,7 @@ class CoverageSampler(Sampler):
         (8 dimensions, seed 0), counted by ``coverage_counts``, the device program's own
         counting step. D' under add/remove: D plus one point on centroid 0 (one count +1);
         under replace-one: D with its point on centroid 1 moved onto centroid 0 (two
-        counts move by 1). Noise: ``privatize_counts``, as in the device program.
+        counts move by 1). Noise: ``privatize_counts``, the runtime's histogram noise.
         """
         R, sigma, rng = self.R, self.noise_sigma(delta), np.random.default_rng(0)
         centroids = rng.normal(0.0, 10.0, (R, 8)).astype(np.float32)

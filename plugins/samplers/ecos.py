@@ -14,9 +14,11 @@ leaves it open (DESIGN §5):
    training set at that many uniformly drawn pool points (for pools of millions); every
    point is still assigned to its nearest centroid. The default 0 means all points.
 2. *Downlink.* The R centroids, float32 or float16 (``dtype``).
-3. *Device: centroid coverage.* v_r = number of private points whose nearest centroid
-   is c_r, plus N(0, sigma^2) per count (Gaussian mechanism). One private record moves
-   one count by 1: L2 sensitivity 1 under add/remove-one adjacency, sqrt(2) under
+3. *Device: centroid coverage.* The device program gives each private point its nearest
+   centroid; the device runtime's ``GaussianHistogram`` counts them per original record
+   (an image and its augmentations), clips each record's count vector to ``unit_bound``
+   (1: one record moves the counts by at most 1), sums, and adds N(0, sigma^2) per count.
+   L2 sensitivity ``unit_bound`` under add/remove-one adjacency, sqrt(2) of it under
    replace-one (``adjacency``). ``target_epsilon`` converts to sigma with dp-accounting.
    Uplink: R float32 numbers.
 4. *Cloud: proximity.* w_r = max(v~_r, 0), zeroed below ``tau * sigma``. A candidate

@@ -1,13 +1,14 @@
 """``autolabel``: automated client labeling (DESIGN §7).
 
 The device holds labels; the selected pool images are unlabeled. The device labels
-them by *private kNN* (in the style of Zhu et al., "Private-kNN", CVPR 2020): for
-each query it Poisson-subsamples its private set with rate ``sample_rate``, takes the
-``k`` nearest private points in phi-space, adds N(0, sigma^2) to the 10-bin vote
-histogram and releases only the noisy argmax. One private record changes at most
-two bins of one query's histogram by 1 (it enters the k nearest and pushes one
-out), so the L2 sensitivity is sqrt(2); the B queries compose as B Poisson-subsampled
-Gaussian mechanisms, accounted with dp-accounting's PLD accountant.
+them by *private kNN* (in the style of Zhu et al., "Private-kNN", CVPR 2020), as the
+device runtime's ``KnnVote`` mechanism: the device program gives phi of each private
+image; for each query the runtime Poisson-subsamples the private *records* (an image
+and its augmentations vote once) with rate ``sample_rate``, takes the ``k`` nearest,
+adds N(0, sigma^2) to the 10-bin vote histogram and releases only the noisy argmax. One
+record changes at most two bins of one query's histogram by 1 (it enters the k nearest
+and pushes one out), so the L2 sensitivity is sqrt(2); the B queries compose as B
+Poisson-subsampled Gaussian mechanisms, accounted with dp-accounting's PLD accountant.
 The cloud trains the task model from scratch on the pseudo-labels and ships it to
 the device, which scores it on its test data.
 
@@ -61,7 +62,7 @@ def knn_votes(priv: np.ndarray, priv_sq: np.ndarray, labels: np.ndarray, q: np.n
 
 
 def privatize_votes(votes: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """The Gaussian mechanism on vote histograms: votes + N(0, sigma^2) per bin (the device program and the audit)."""
+    """The Gaussian mechanism on vote histograms, votes + N(0, sigma^2) per bin: the audit's model of ``KnnVote``."""
     return votes + rng.normal(0.0, sigma, size=votes.shape) if sigma > 0 else votes
 
 
@@ -97,9 +98,7 @@ class AutoLabel(SupervisedTask):
                                   f"got {self.sigma}")
 
     def privacy_event(self, queries: int) -> DpEvent:
-        per_query = gaussian_event(self.sigma, KNN_SENSITIVITY)  # sigma 0: the exact votes, a non-private release
-        if self.sigma == 0:
-            return per_query
+        per_query = gaussian_event(self.sigma, KNN_SENSITIVITY)
         if self.sample_rate < 1.0:
             per_query = poisson_sampled(self.sample_rate, per_query)
         return self_composed(per_query, queries)

@@ -202,7 +202,7 @@ def runtime_mechanisms(controls: bool = True) -> list[tuple[AuditMechanism, str 
     def real(release: Release, devices: tuple[Device, Device], what: str, draw: Draw = draw_each) -> None:
         todo.append((runtime_mechanism(_name(release), release, release, *devices, what, draw), None))
 
-    hist = {a: GaussianHistogram(NOISE_MULTIPLIER[a], a, bins=4, bound=1.0) for a in NOISE_MULTIPLIER}
+    hist = {a: GaussianHistogram(noise_multiplier=NOISE_MULTIPLIER[a], adjacency=a, bins=4, bound=1.0) for a in NOISE_MULTIPLIER}
     for a, release in hist.items():
         real(release, histogram_devices(a), "the runtime's noisy histogram, D' "
              + ("adds an 8-row unit in one bin" if a == "add_remove" else "moves an 8-row unit to another bin"))
@@ -215,7 +215,7 @@ def runtime_mechanisms(controls: bool = True) -> list[tuple[AuditMechanism, str 
                                        f"bound 1, the accountant told bound 1"), "per-row-clip"))
         todo.append((_half_noise(release, d, d_prime), "half-noise"))
 
-    sums = {a: GaussianSum(NOISE_MULTIPLIER[a], a, dim=3, bound=1.0) for a in NOISE_MULTIPLIER}
+    sums = {a: GaussianSum(noise_multiplier=NOISE_MULTIPLIER[a], adjacency=a, dim=3, bound=1.0) for a in NOISE_MULTIPLIER}
     for a, release in sums.items():
         real(release, sum_devices(a), "the runtime's noisy clipped sum, D' "
              + ("adds an 8-row unit" if a == "add_remove" else "negates an 8-row unit"))
@@ -227,7 +227,7 @@ def runtime_mechanisms(controls: bool = True) -> list[tuple[AuditMechanism, str 
                                        "control: a replace-one neighbour (distance 2) while the accountant assumes "
                                        "add/remove (sensitivity 1)", adjacency="replace_one"), "replace-one"))
 
-    knn = {a: KnnVote(NOISE_MULTIPLIER[a], a, k=KNN_K, num_classes=2) for a in NOISE_MULTIPLIER}
+    knn = {a: KnnVote(noise_multiplier=NOISE_MULTIPLIER[a], adjacency=a, k=KNN_K, num_classes=2) for a in NOISE_MULTIPLIER}
     for a, release in knn.items():
         real(release, knn_devices(a), f"the runtime's kNN labels, {KNN_QUERIES} tied queries, D' "
              + ("adds an 8-row unit" if a == "add_remove" else "flips a voter's label") + " (attack on the labels)",

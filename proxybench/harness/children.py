@@ -32,7 +32,13 @@ PRELOAD = (cloud_main.__module__, device_main.__module__)
 
 
 def _forkserver() -> multiprocessing.context.BaseContext:
-    """Children fork from a clean server that imported torch once, not from the harness's memory."""
+    """Children fork from a clean server that imported torch once, not from the harness's memory.
+
+    Its OpenMP threads wait passively (set before the server starts, when libgomp reads it):
+    a run's processes take turns, and threads that spin while another process computes
+    take the cores from it, worst when other work shares the machine.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")

@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 #: Settings a child reads from its environment; everything else of the harness's environment stays behind.
-CHILD_SETTINGS = ("PROXYBENCH_PROGRESS", "PROXYBENCH_TORCH_DEVICE", "PROXYBENCH_SCHEDULER", "PROXYBENCH_STRICT_PLUGINS")
+CHILD_SETTINGS = ("PROXYBENCH_PROGRESS", "PROXYBENCH_TORCH_DEVICE", "PROXYBENCH_SCHEDULER", "PROXYBENCH_STRICT_PLUGINS",
+                  "OMP_WAIT_POLICY")
 
 
 def child_environment(settings: dict[str, str], scratch: str | None = None) -> dict[str, str]:

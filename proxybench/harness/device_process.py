@@ -21,6 +21,7 @@ from ..util.errors import ProxybenchError
 from ..wire.context import CallMeter, DeviceContext, ScoringContext
 from ..wire.link import Message, deserialize, failure, serialize
 from ..wire.runtime import DeviceRuntime, InlinePrograms, noise_generator
+from ..wire.timing import TimeGrid
 from .confinement import child_environment, confine, enter_environment
 from .program_worker import ForkedPrograms
 
@@ -52,7 +53,7 @@ def worker_context(msg: Message, scratch: str) -> tuple[DeviceContext, dict]:
 
 
 def runtime(programs, msg: Message) -> DeviceRuntime:
-    """The runtime from the second provisioning message: the test split, the noise secret, delta and the budget.
+    """The runtime from the second provisioning message: the test split, the noise secret, delta, the budget, the grid.
 
     A device that serves on its own and gets no secret makes one: nobody else then knows its noise.
     """
@@ -60,7 +61,8 @@ def runtime(programs, msg: Message) -> DeviceRuntime:
     budget = msg.get("epsilon_budget")
     return DeviceRuntime(programs, noise_generator(secret, str(msg["run_key"])), float(msg["delta"]),
                          scoring=ScoringContext(msg["test_images"], msg["test_labels"], CallMeter()),
-                         epsilon_budget=None if budget is None else float(budget))
+                         epsilon_budget=None if budget is None else float(budget),
+                         grid=TimeGrid(base=float(msg.get("grid_base", TimeGrid.base))))
 
 
 def serve_connection(conn: Connection, isolated: bool = True, epsilon_budget: float | None = None,

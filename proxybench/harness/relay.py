@@ -85,7 +85,7 @@ class Relay:
         answer = deserialize(self.device(serialize({"op": "call", "program": program, "payload": payload,
                                                     "release": release})))
         call.flops, call.cpu_seconds = int(answer.get("flops", 0)), float(answer.get("cpu_seconds", 0.0))
-        call.raw = bool(answer.get("raw", True))
+        call.raw = bool(answer.get("raw", True))  # a refusal by the runtime says raw False: no program ran
         call.event = json.loads(answer["event"]) if answer.get("event") else None
         self.epsilon_spent = answer.get("epsilon_spent", self.epsilon_spent)
         self.meter.add(phase, call.flops, call.cpu_seconds)

@@ -1,8 +1,9 @@
 """Differential-privacy mechanisms and accounting (via Google's dp-accounting).
 
-A sampler or task states what it released about the device's data as a ``DpEvent``;
-the runner composes the events of one run and reports (epsilon, delta):
-epsilon 0 for no client information, None when a release has no guarantee at all.
+The device runtime's mechanisms (``privacy.release``) give each release's ``DpEvent``;
+the runner composes the events of one run and reports (epsilon, delta): epsilon 0 for
+no client information, None when a release has no guarantee at all. What a sampler or
+task declares is composed the same way and recorded beside, as its claim.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ class AuditMechanism:
     """One private release of a plugin, ready to be attacked.
 
     ``privatize(values, rng, trials)`` must return ``trials`` independent noisy copies of
-    ``values`` (shape ``(trials, *values.shape)``) and must go through the plugin's own
-    noise-adding function, the one its device program uses.
+    ``values`` (shape ``(trials, *values.shape)``): the noise of the release the plugin
+    names (the runtime's own mechanisms are audited through their code by ``audit.runtime``).
     """
 
     name: str

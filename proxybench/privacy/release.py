@@ -56,7 +56,7 @@ class Units:
         return int(np.bincount(self.inverse).max()) if len(self.inverse) else 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Release:
     """A mechanism and its public parameters: the request fixes everything about the reply but its noise.
 
@@ -83,6 +83,7 @@ class Release:
 
     @property
     def sensitivity(self) -> float:
+        """L2 sensitivity under the adjacency: one unit replaced moves the release by up to twice a unit's bound."""
         return self.unit_sensitivity * (2.0 if self.adjacency == "replace_one" else 1.0)
 
     @property
@@ -141,7 +142,7 @@ def clip_units(per_unit: np.ndarray, bound: float) -> np.ndarray:
     return per_unit * np.minimum(1.0, bound / np.maximum(norms, 1e-300))[:, None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GaussianSum(Release):
     """The noisy sum over units of each unit's clipped total contribution, a ``dim``-vector.
 
@@ -171,7 +172,7 @@ class GaussianSum(Release):
         return 4 * n_rows * self.dim
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GaussianHistogram(Release):
     """Noisy counts of rows per bin, each unit's count vector clipped to L2 norm ``bound``.
 
@@ -193,6 +194,11 @@ class GaussianHistogram(Release):
     @property
     def unit_sensitivity(self) -> float:
         return float(self.bound)
+
+    @property
+    def sensitivity(self) -> float:
+        """Counts are non-negative: a unit replaced moves them by at most sqrt(2) bounds (not two)."""
+        return self.unit_sensitivity * (math.sqrt(2.0) if self.adjacency == "replace_one" else 1.0)
 
     def apply(self, contributions, units, labels, message, rng) -> np.ndarray:
         n = len(units.inverse)
@@ -216,7 +222,7 @@ class GaussianHistogram(Release):
         return 4 * n_rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnnVote(Release):
     """Private kNN labels (after Private-kNN, Zhu et al. 2020), with the device's units as voters.
 

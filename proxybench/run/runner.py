@@ -134,7 +134,7 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
                         "device_odometer": {"epsilon_spent": relay.epsilon_spent, "budget": device_epsilon}
                         if device_epsilon is not None else None,
                         "secret_hash": session.secret_hash,
-                        "timing_bits_per_call": round(session.timing_bits, 2),
+                        "timing_bits_per_call": None if session.timing_bits is None else round(session.timing_bits, 2),
                         "device_calls": {**relay.calls, "scoring": relay.scoring_calls,
                                          "reference": relay.reference_calls}},
             "sampler_kind": derived_kind(session.oracle, relay.calls[SELECT] > 0, select["epsilon"]),

@@ -37,6 +37,7 @@ from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from ..wire.link import Message, as_field, deserialize, serialize
 from ..wire.phases import TASK
+from ..wire.timing import TimeGrid
 from .scenario import Scenario, make_scenario
 from .spec import RunSpec
 
@@ -135,6 +136,8 @@ class RunSession:
         device.send_bytes(serialize({
             "op": "private", "secret": np.frombuffer(secret, dtype=np.uint8), "run_key": spec.run_id,
             "delta": spec.delta, "epsilon_budget": self.device_epsilon,
+            # The in-process reference measures the runs without the boundary: no time grid either.
+            "grid_base": 0.0 if self.isolation == "thread" else TimeGrid.base,
             "test_images": read_in_batches(ImageRows(data.images, scenario.client_test_idx)),
             "test_labels": data.labels[scenario.client_test_idx],
         }))
@@ -142,7 +145,7 @@ class RunSession:
         if not ready.get("ready"):
             raise ProxybenchError(f"device provisioning failed: {ready.get('error')}")
         self.sandbox = json.loads(ready["sandbox"])
-        self.timing_bits = float(ready["grid_bits"])
+        self.timing_bits = ready.get("grid_bits")  # None: no time grid (the in-process reference)
         oracle = self.sampler_cls.kind == "oracle"
         self.oracle = oracle
         self.scratch = tempfile.mkdtemp(prefix="proxybench-cloud-")

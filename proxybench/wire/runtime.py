@@ -30,7 +30,7 @@ from ..privacy.accounting import compose, epsilon, event_to_json, non_private
 from ..privacy.release import Release, Units
 from ..util.errors import ProxybenchError
 from .context import CallMeter, DeviceContext, ScoringContext, neighbour_rows
-from .link import Message, as_field, deserialize, failure, serialize
+from .link import Message, as_field, deserialize, serialize
 from .programs import resolve_program
 from .timing import TimeGrid
 
@@ -147,8 +147,8 @@ class DeviceRuntime:
                 answer = self._replay(env)
             else:
                 raise ProxybenchError(f"unknown device operation {op!r}")
-        except Exception as exc:  # the runtime's own refusals; programs fail inside run_program
-            answer = failure(exc)
+        except Exception as exc:  # the runtime's own refusals, from the request alone: not a release
+            answer = serialize({"ok": False, "error": f"{type(exc).__name__}: {exc}", "raw": False})
         self.grid.wait(start)
         return answer
 

@@ -34,6 +34,8 @@ class TimeGrid:
         time.sleep(max(0.0, self.next_point(elapsed) - elapsed))
 
     @property
-    def bits(self) -> float:
-        """Most bits one call's timing can carry: log2 of the grid points up to ``horizon``."""
+    def bits(self) -> float | None:
+        """Most bits one call's timing can carry: log2 of the grid points up to ``horizon`` (None: no grid, no bound)."""
+        if self.base <= 0:
+            return None
         return math.log2(self.steps * math.log2(self.horizon / self.base) + 1)
