@@ -34,11 +34,15 @@ INIT = '''\
 '''
 
 SAMPLER = '''\
-"""$name: the device votes, with Gaussian noise, for its nearest of a few pool anchors; the cloud takes the
-pool points of the most-voted anchors, nearest first.
+"""$name: the device votes for its nearest of a few pool anchors; the cloud takes the pool points of the
+most-voted anchors, nearest first.
 
-One private point moves one vote by 1, so the votes have L2 sensitivity 1 under add/remove adjacency
-(sqrt(2) under replace-one): the Selection declares gaussian_event(sigma, sensitivity).
+The device program only says which anchor each private row lies nearest: it adds no noise and decides
+nothing about what leaves the device. The request names a release mechanism (GaussianHistogram): the
+device runtime counts the rows per anchor, clips each privacy unit's counts (an image and its
+augmentations) to L2 norm 1, adds N(0, sigma^2) to each count and sends back the noisy counts only. The
+run's epsilon is the runtime's; the Selection declares the same event (release.event()), which the
+conformance kit and `proxybench audit` hold it to.
 """
 
 from __future__ import annotations
@@ -49,18 +53,20 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from proxybench import (
-    SELECT, CloudView, Device, DeviceContext, Message, Sampler, Selection, count_sensitivity, gaussian_event,
-    gaussian_noise, hookimpl, nearest_centroid,
+    SELECT, CloudView, Device, DeviceContext, GaussianHistogram, Message, Sampler, Selection, hookimpl,
+    nearest_centroid,
 )
 
 
-def noisy_anchor_votes(ctx: DeviceContext, msg: Message) -> Message:
-    """Runs on the device (sent by reference, so it lives at module level): noisy counts of nearest anchors."""
+def nearest_anchor(ctx: DeviceContext, msg: Message) -> np.ndarray:
+    """Runs on the device (sent by reference, so it lives at module level): each private row's nearest anchor.
+
+    These are the contributions of a GaussianHistogram, one bin per row; the runtime does the rest.
+    """
     anchors = msg["anchors"]
     nearest, _ = nearest_centroid(ctx.features(), anchors)
     ctx.meter.add_flops(2 * ctx.n * anchors.size)
-    counts = np.bincount(nearest, minlength=len(anchors))
-    return {"votes": gaussian_noise(counts, float(msg["sigma"]), ctx.rng).astype(np.float32)}
+    return nearest.astype(np.int64)
 
 
 @dataclass
@@ -69,18 +75,19 @@ class $cls(Sampler):
     description: ClassVar[str] = "noisy device votes for pool anchors, then their nearest pool points (DP)"
     kind: ClassVar[str] = "private"
     anchors: int = 16
-    sigma: float = 5.0
+    sigma: float = 5.0  # the noise on each count; one unit moves the counts by at most 1
     adjacency: Literal["add_remove", "replace_one"] = "add_remove"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         x = np.asarray(cloud.features, dtype=np.float32)
         anchors = x[rng.choice(len(x), min(self.anchors, len(x)), replace=False)]
-        votes = device.call(noisy_anchor_votes, {"anchors": anchors, "sigma": self.sigma}, phase=SELECT,
-                            label="votes")["votes"]
+        release = GaussianHistogram(noise_multiplier=self.sigma, bins=len(anchors), bound=1.0,
+                                    adjacency=self.adjacency)
+        votes = device.call(nearest_anchor, {"anchors": anchors}, phase=SELECT, label="votes",
+                            release=release)["release"]
         nearest, dist = nearest_centroid(x, anchors)
         order = np.lexsort((dist, -votes[nearest]))  # most-voted anchors first, then nearest to their anchor
-        return Selection(indices=order[:budget], privacy=gaussian_event(self.sigma, count_sensitivity(self.adjacency)),
-                         adjacency=self.adjacency)
+        return Selection(indices=order[:budget], privacy=release.event(), adjacency=self.adjacency)
 
 
 @hookimpl
