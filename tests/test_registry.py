@@ -123,3 +123,43 @@ def test_create_sampler_validates_parameters():
         proxybench.create_sampler("ecos", R="many")
     with pytest.raises(ProxybenchError, match="choose one of uniform, nearest"):
         proxybench.create_sampler("ecos", candidates="closest")
+
+
+def test_builtin_samplers_and_tasks_are_named_as_their_entry_points():
+    """What lets a lookup (and an unknown name's listing) skip importing the other built-ins (Registry.get)."""
+    from importlib.metadata import entry_points
+
+    from proxybench.contract.registry import NAMED_AS_ENTRY_POINT, builtin_kind
+
+    reg = registry()
+    builtins = [ep for ep in entry_points(group="proxybench") if builtin_kind(ep) is not None]
+    assert {builtin_kind(ep) for ep in builtins} == {"sampler", "task", "dataset", "weights"}
+    for ep in builtins:
+        (loaded,) = [p for p in reg.loaded if p.name == ep.name]
+        assert set(loaded.provides) == {builtin_kind(ep)}, ep
+        if builtin_kind(ep) in NAMED_AS_ENTRY_POINT:
+            assert loaded.provides[builtin_kind(ep)] == [ep.name], ep
+
+
+def test_a_lookup_imports_only_the_plugins_it_needs(site):
+    from proxybench.contract.registry import _shared, plugin_class, plugin_names
+
+    assert plugin_class("sampler", "ecos").name == "ecos"
+    assert plugin_class("task", "autolabel").name == "autolabel"
+    assert plugin_class("weights", "lite0").name == "lite0"
+    assert {p.name for p in _shared().loaded} == {"ecos", "autolabel", "weights"}
+    assert "kmeans-nearest" in plugin_names("sampler") and "compress" in plugin_names("task")
+    assert {p.name for p in _shared().loaded} == {"ecos", "autolabel", "weights"}
+    with pytest.raises(ProxybenchError, match=r"unknown task 'autolabl' \(did you mean 'autolabel'\?\); "
+                                              r"known tasks: autolabel, compress, outsource$"):
+        plugin_class("task", "autolabl")
+    assert {p.name for p in _shared().loaded} == {"ecos", "autolabel", "weights"}
+
+    dupe = THIRD_PARTY.replace('"first-k"', '"random"')  # a third party's plugin is always imported to be found
+    install_fake_distribution(site, "pb-dupe", {"pb_dupe": dupe}, {"dupe": "pb_dupe"})
+    reset_registry()
+    plugin_class("sampler", "ecos")
+    with pytest.raises(ProxybenchError, match="duplicate sampler name 'random'"):
+        registry()  # the rest is imported: two providers of one name still fail, every time
+    with pytest.raises(ProxybenchError, match="duplicate sampler name 'random'"):
+        registry()

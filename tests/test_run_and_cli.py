@@ -81,7 +81,7 @@ def test_cli_run_prints_summary_and_record_path(tmp_path, capsys):
     [
         (["--sampler", "ecoss"], "unknown sampler 'ecoss' (did you mean 'ecos'?)"),
         (["--task", "autolabl"], "did you mean 'autolabel'"),
-        (["--budget", "0"], "budget must be a positive integer, got 0"),
+        (["--budget", "0"], "argument --budget: must be a positive integer, got '0'"),
         (["--param", "nope=1"], "unknown parameter 'nope'"),
         (["--param", "R=abc"], "parameter ecos.R: 'abc' is not an integer"),
         (["--param", "sigma=1"], "belongs to several plugins"),

@@ -119,15 +119,19 @@ def test_sweep_resumes_after_a_kill_and_records_failures(tmp_path):
     assert (again.skipped, again.ok, again.failed) == (2, 0, 1)  # failed runs are retried; fail-fast stops
 
 
-def test_cli_sweep_writes_leaderboard_beside_grid(tmp_path, capsys):
+def test_cli_sweep_writes_leaderboard_under_results_never_beside_grid(tmp_path, capsys):
     grid = _write_grid(tmp_path, TINY_GRID)
     assert main(["sweep", str(grid), "--results-dir", str(tmp_path / "res")]) == 0
-    assert (tmp_path / "tiny" / "digits-outsource.html").exists()
+    assert not (tmp_path / "tiny").exists()  # a committed leaderboard beside a grid is never overwritten by default
+    board = tmp_path / "res" / "leaderboards" / "tiny"
+    assert (board / "digits-outsource.html").exists()
     # the records kept beside the tables regenerate them in place, byte for byte
-    tables = {p.name: p.read_bytes() for p in (tmp_path / "tiny").iterdir()}
+    tables = {p.name: p.read_bytes() for p in board.iterdir()}
     assert "records.jsonl.gz" in tables
-    assert main(["leaderboard", "--results", str(tmp_path / "tiny" / "records.jsonl.gz")]) == 0
-    assert {p.name: p.read_bytes() for p in (tmp_path / "tiny").iterdir()} == tables
+    assert main(["leaderboard", "--results", str(board / "records.jsonl.gz")]) == 0
+    assert {p.name: p.read_bytes() for p in board.iterdir()} == tables
+    assert main(["sweep", str(grid), "--results-dir", str(tmp_path / "res"), "--out", str(tmp_path / "tiny")]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "tiny").iterdir()} == tables  # all runs reused
     assert main(["leaderboard", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "lb")]) == 0
     assert "random" in (tmp_path / "lb" / "README.md").read_text()
     assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0

@@ -1,4 +1,8 @@
-"""Built-in weight sources for the selection extractor phi."""
+"""Built-in weight sources for the selection extractor phi.
+
+torch, timm and proxybench's model helpers are imported where weights are loaded, not at the top:
+the command line checks ``--weights`` (and lists the sources) without loading them.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,19 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
-from proxybench import (
-    Cache,
-    ImageRows,
-    ImageTensors,
-    PoolData,
-    ProxybenchError,
-    TrainConfig,
-    WeightSource,
-    create_backbone,
-    device_cache_key,
-    hookimpl,
-    load_state_dict_bytes,
-    on_device,
-    state_dict_bytes,
-    to_tensor,
-    train,
-)
+from proxybench import Cache, ImageRows, PoolData, ProxybenchError, WeightSource, hookimpl
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+IMAGE_SIZE_HELP = "side in pixels of the images phi is fed (pool and device images are resized to it)"
 
 
 @contextmanager
@@ -41,6 +33,8 @@ def torch_seeded(seed: int) -> Iterator[None]:
     timm initializes weights from the global generator; seeding it in place would change the
     random stream of whatever runs next in the process (a task, another plugin).
     """
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         yield
@@ -54,6 +48,8 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
 
 def read_checkpoint(path: Path) -> Any:
     """``torch.load`` of a weights file (tensors only); a file that is not a readable checkpoint is one line naming it."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load only reads the file here: any failure (OSError, EOFError,
@@ -61,7 +57,6 @@ def read_checkpoint(path: Path) -> Any:
         raise ProxybenchError(f"weights file {path} is not a readable torch checkpoint ({_one_line(exc)})") from exc
 
 
-@torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, image_size: int, mean, std,
                           batch_size: int = 256) -> None:
     """Replace BatchNorm running statistics by exact averages over ``images``.
@@ -69,12 +64,17 @@ def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, imag
     Random-init weights with fresh statistics give near-constant features; statistics
     fitted to the pool make every channel informative (DESIGN §4).
     """
+    import torch
+    from torch import nn
+
+    from proxybench import on_device, to_tensor
+
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average = exact mean over batches
     model.train()
-    with on_device(model) as device:
+    with torch.no_grad(), on_device(model) as device:
         for start in range(0, len(images), batch_size):
             model(to_tensor(images[start : start + batch_size], image_size, mean, std).to(device))
     model.eval()
@@ -90,16 +90,18 @@ class RandomInit(WeightSource):
 
     name: ClassVar[str] = "random"
     description: ClassVar[str] = "seeded random init with BatchNorm statistics recalibrated on the pool"
-    init_seed: int = 0
-    recalibrate_bn: bool = True
-    bn_images: int = 4096
-    image_size: int = 32
+    init_seed: int = field(default=0, metadata={"help": "seed of the random weights"})
+    recalibrate_bn: bool = field(default=True, metadata={"help": "recalibrate BatchNorm statistics on pool images"})
+    bn_images: int = field(default=4096, metadata={"help": "pool images (a seeded sample) the statistics are taken over"})
+    image_size: int = field(default=32, metadata={"help": IMAGE_SIZE_HELP})
 
     @property
     def uses_pool(self) -> bool:
         return self.recalibrate_bn
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        from proxybench import create_backbone
+
         with torch_seeded(self.init_seed):
             model = create_backbone(backbone)
         if self.recalibrate_bn:
@@ -120,10 +122,22 @@ class CloudTrained(WeightSource):
     name: ClassVar[str] = "cloud"
     description: ClassVar[str] = "trained supervised by the cloud on the labeled pool (cached)"
     uses_pool: ClassVar[bool] = True
-    epochs: int = 10
-    image_size: int = 32
+    epochs: int = field(default=10, metadata={"help": "epochs of supervised training on the labeled pool"})
+    image_size: int = field(default=32, metadata={"help": IMAGE_SIZE_HELP})
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        import torch
+
+        from proxybench import (
+            ImageTensors,
+            TrainConfig,
+            create_backbone,
+            device_cache_key,
+            load_state_dict_bytes,
+            state_dict_bytes,
+            train,
+        )
+
         labeled = pool.labels >= 0
         if not labeled.any():
             raise ProxybenchError("weights 'cloud' needs a pool with labels; this pool has none")
@@ -174,7 +188,8 @@ class EfficientNetLite(WeightSource):
     """
 
     variant: ClassVar[int]
-    image_size: int = 32  # measured for lite0: as good as 64 px at stage 3, 6x cheaper (docs/calibration-extractor.md)
+    # measured for lite0: as good as 64 px at stage 3, 6x cheaper (docs/calibration-extractor.md)
+    image_size: int = field(default=32, metadata={"help": IMAGE_SIZE_HELP})
 
     @property
     def backbone(self) -> str:
@@ -193,6 +208,8 @@ class EfficientNetLite(WeightSource):
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
         if backbone != self.backbone:
             raise ProxybenchError(f"weights {self.name!r} fit only backbone {self.backbone!r}, not {backbone!r}")
+        from proxybench import create_backbone
+
         state = read_checkpoint(self.checkpoint_path())
         # The checkpoint carries its ImageNet classifier last; phi uses pooled features only.
         model = create_backbone(backbone)
@@ -239,10 +256,12 @@ class FileWeights(WeightSource):
 
     name: ClassVar[str] = "file"
     description: ClassVar[str] = "a timm/torch checkpoint on disk: --weights file:PATH"
-    path: str = ""
-    image_size: int = 32
+    path: str = field(default="", metadata={"help": "the checkpoint file (--weights file:PATH fills it)"})
+    image_size: int = field(default=32, metadata={"help": IMAGE_SIZE_HELP})
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
+        from proxybench import create_backbone
+
         path = Path(self.path)
         if not self.path or not path.is_file():
             raise ProxybenchError(f"weights file {self.path!r} does not exist; use --weights file:PATH")
@@ -289,8 +308,8 @@ class HubWeights(WeightSource):
 
     name: ClassVar[str] = "hub"
     description: ClassVar[str] = "timm pretrained weights from the hub (needs network); image size from the weights' config"
-    image_size: int = 0
-    timeout: float = 3.0
+    image_size: int = field(default=0, metadata={"help": IMAGE_SIZE_HELP + "; 0: the weights' pretrained input size"})
+    timeout: float = field(default=3.0, metadata={"help": "seconds to wait for the hub before trying the local cache only"})
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
         import socket

@@ -1,4 +1,8 @@
-"""``proxybench audit``: its arguments, the audits it runs, and the table it prints."""
+"""``proxybench audit``: its arguments, the audits it runs, and the table it prints.
+
+The audit machinery (dp-accounting, scipy) is imported when an audit runs, after the
+arguments, the plugins' names and parameters and the folders are checked.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,22 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..audit.plugins import AuditReport, _all_auditable, audit_plugin, auditable
 from ..contract.params import split_param
-from ..privacy.accounting import DEFAULT_DELTA
-from ..privacy.attack import AuditResult
-from ..util.errors import ProxybenchError
+from ..contract.registry import plugin_class
+from ..util.cache import default_cache_dir
+from ..util.errors import ProxybenchError, closest
+from .parsing import check_writable_dir, open_interval, positive_int
+from .run import use_torch_device
+
+if TYPE_CHECKING:
+    from ..audit.plugins import AuditReport
+    from ..privacy.attack import AuditResult
+    from ..run.spec import RunSpec
+
+#: ``proxybench.privacy.accounting.DEFAULT_DELTA``, named here so --help needs no dp-accounting (a test keeps them equal).
+DEFAULT_DELTA = 1e-5
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -21,30 +34,30 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 
 
 def render(report: AuditReport, console=None) -> None:
+    """The audit table in at most 100 columns, two lines per row; AUDIT_COLUMNS_HELP explains each column."""
+    from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    from ..results.audit_columns import AUDIT_COLUMNS, AUDIT_TABLE_FOOTER, AUDIT_TABLE_WIDTH, audit_cells
+
     if console is None:
         console = Console()
-        if not console.is_terminal:  # piped or logged: do not squeeze the table to 80 columns
-            console = Console(width=200)
-    t = Table(title="proxybench privacy audit: empirical lower bounds on epsilon (split-half thresholds)")
-    for col in ("plugin [control]", "sigma", "adjacency", "delta", "eps PLD / RDP", "trials", "AUROC", "TPR@FPR=1e-3",
-                "eps_LB", "eps_LB GDP (mu_LB)", "tightness (GDP)", "verdict"):
-        t.add_column(col)
+        if not console.is_terminal:  # piped or logged: the width the table is made for, not 80 columns
+            console = Console(width=AUDIT_TABLE_WIDTH)
+    t = Table(title="proxybench privacy audit: empirical lower bounds on epsilon", box=box.SIMPLE_HEAD,
+              show_lines=True, show_edge=False, collapse_padding=True)
+    for first, second in AUDIT_COLUMNS:
+        t.add_column(f"{first}\n{second}" if second else first,
+                     justify="left" if first in ("mechanism", "verdict") else "right")
+    colours = {"ok": "green", "control flagged": "green", "VIOLATION": "bold red", "CONTROL MISSED": "bold red"}
     for r in report.results:
-        if r.control is None:
-            verdict = "[bold red]VIOLATION: eps_LB > accountant[/bold red]" if r.flagged else "[green]ok[/green]"
-        else:
-            verdict = "[green]control flagged (expected)[/green]" if r.flagged else "[bold red]CONTROL MISSED[/bold red]"
-        style = "red" if not r.ok else None
-        label = escape(f"{r.kind} {r.plugin}" + (f" [{r.control}]" if r.control else ""))
-        t.add_row(label, _fmt(r.sigma, ".4g"), r.adjacency, f"{r.delta:g}", f"{_fmt(r.epsilon_pld)} / {_fmt(r.epsilon_rdp)}",
-                  f"{r.trials:,}", _fmt(r.auroc, ".4f"), _fmt(r.tpr_at_fpr_1e_3, ".4f"),
-                  _fmt(r.eps_lb), f"{_fmt(r.eps_lb_gdp)} ({_fmt(r.mu_lb_gdp, '.4f')})",
-                  f"{_fmt(r.tightness, '.2f')} ({_fmt(r.tightness_gdp, '.2f')})", verdict, style=style)
+        *cells, verdict = audit_cells(r)
+        t.add_row(*map(escape, cells), f"[{colours[verdict]}]{verdict}[/{colours[verdict]}]", style=None if r.ok else "red")
     console.print(t)
+    deltas = ", ".join(sorted({f"{r.delta:g}" for r in report.results}))
+    console.print(f"delta {deltas}. {AUDIT_TABLE_FOOTER}", highlight=False)
     conf = report.results[0].confidence if report.results else 0.95
     console.print(f"bounds hold with confidence {conf:.0%} each (Clopper-Pearson, FPR and FNR at {1 - (1 - conf) / 2:.1%}); "
                   f"audit time {report.seconds:.1f} s")
@@ -59,54 +72,63 @@ def render(report: AuditReport, console=None) -> None:
 
 def _route_params(items: list[str], targets: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
     """``key=value`` to the chosen plugins that declare ``key``; ``sampler.key``/``task.key``/``NAME.key`` to pick one."""
-    from ..contract.registry import registry
-
-    reg = registry()
     out: dict[tuple[str, str], dict[str, str]] = {t: {} for t in targets}
     for item in items:
         prefix, key, value = split_param(item)
         chosen = [t for t in targets if prefix in t] if prefix else list(targets)
         if prefix and not chosen:
             key = f"{prefix}.{key}"
-        owners = [t for t in chosen if key in reg.get(*t).param_fields()]
+        owners = [t for t in chosen if key in plugin_class(*t).param_fields()]
         if not owners:
-            listing = "; ".join(f"{k} {n}: {', '.join(reg.get(k, n).param_fields()) or '(none)'}" for k, n in targets)
-            raise ProxybenchError(f"unknown parameter {key!r}. Known parameters: {listing}")
+            known = {t: list(plugin_class(*t).param_fields()) for t in targets}
+            listing = "; ".join(f"{k} {n}: {', '.join(known[(k, n)]) or '(none)'}" for k, n in targets)
+            hint = closest(key, [name for names in known.values() for name in names])
+            raise ProxybenchError(f"unknown parameter {key!r}{hint}. Known parameters: {listing}")
         for t in owners:
             out[t][key] = value
     return out
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from ..contract.registry import registry
-
+    for folder, option in ((getattr(args, "results_dir", None), "--results-dir"), (getattr(args, "out", None), "--out")):
+        if folder is not None:
+            check_writable_dir(folder if option == "--results-dir" else Path(folder).parent, option)
+    cache_dir = getattr(args, "cache_dir", None)
+    check_writable_dir(cache_dir if cache_dir is not None else default_cache_dir(), "--cache-dir")
     targets = [("sampler", n) for n in args.sampler or []] + [("task", n) for n in args.task or []]
+    for kind, name in targets:
+        plugin_class(kind, name)  # an unknown name fails now, before the audit machinery is imported
+    from ..audit.plugins import AuditReport, _all_auditable, audit_plugin, auditable
+
     if args.all:
         targets += [(k, n) for k in ("sampler", "task") for n in auditable(k) if (k, n) not in targets]
     if not targets:
         raise ProxybenchError(f"choose what to audit: --sampler NAME, --task NAME or --all; auditable: {_all_auditable()}")
     params = _route_params(args.param or [], targets)
+    black_box = {name: _black_box_spec(name, params[(kind, name)], args)
+                 for kind, name in targets if kind == "sampler" and not args.no_black_box}  # checked before any audit
+    use_torch_device(getattr(args, "torch_device", None))
     start = time.perf_counter()
     results: list[AuditResult] = []
     for kind, name in targets:
-        black_box = kind == "sampler" and not args.no_black_box
-        if not black_box or hasattr(registry().get(kind, name), "audit_mechanism"):
+        if name not in black_box or hasattr(plugin_class(kind, name), "audit_mechanism"):
             results += audit_plugin(kind, name, params[(kind, name)], trials=args.trials, seed=args.seed,
                                     delta=args.delta, confidence=args.confidence, controls=not args.no_controls)
-        if black_box:
-            results.append(_black_box(name, params[(kind, name)], args))
+        if kind == "sampler" and name in black_box:
+            results.append(_black_box(black_box[name], args))
     report = AuditReport(results, seconds=time.perf_counter() - start)
     render(report)
     if args.out:
         print(f"audit result: {report.save(args.out)}")
+    if getattr(args, "results_dir", None) is not None:
+        names = "-".join(f"{k}-{n}" for k, n in targets) if len(targets) <= 3 else f"{len(targets)}-plugins"
+        print(f"audit result: {report.save(Path(args.results_dir) / f'audit-{names}.json')}")
     return report.exit_code
 
 
-def _black_box(sampler: str, params: dict[str, Any], args: argparse.Namespace) -> AuditResult:
-    """The black-box audit of ``sampler``'s real device program, in the scenario ``--spec`` describes."""
-    from ..audit.blackbox import audit_selection
+def _black_box_spec(sampler: str, params: dict[str, Any], args: argparse.Namespace) -> RunSpec:
+    """The scenario ``--spec`` describes for ``sampler``'s black-box audit, checked (names, client domain, budget)."""
     from ..run.spec import RunSpec
-    from ..util.cache import Cache
 
     fields: dict[str, Any] = {"sampler": sampler, "sampler_params": params, "delta": args.delta}
     for item in args.spec or []:
@@ -117,9 +139,21 @@ def _black_box(sampler: str, params: dict[str, Any], args: argparse.Namespace) -
             fields.setdefault("dataset_params", {})[key.removeprefix("dataset.")] = _literal(value)
         else:
             fields[key] = _literal(value)
-    spec = RunSpec.from_dict(fields)
-    return audit_selection(spec, Cache(), trials=args.black_box_trials, neighbour=args.neighbour, seed=args.seed,
-                           confidence=args.confidence)
+    spec = RunSpec.from_dict(fields).checked()
+    largest = spec.largest_pool()
+    if largest is not None and spec.budget > largest:
+        raise ProxybenchError(f"--spec budget={spec.budget} is larger than the pool (at most {largest} images); "
+                              f"choose 1..{largest}")
+    return spec
+
+
+def _black_box(spec: RunSpec, args: argparse.Namespace) -> AuditResult:
+    """The black-box audit of the spec's sampler's real device program."""
+    from ..audit.blackbox import audit_selection
+    from ..util.cache import Cache
+
+    return audit_selection(spec, Cache(getattr(args, "cache_dir", None)), trials=args.black_box_trials,
+                           neighbour=args.neighbour, seed=args.seed, confidence=args.confidence)
 
 
 def _literal(text: str) -> Any:
@@ -152,31 +186,38 @@ exit codes: 0 all bounds below the accountants and every positive control flagge
 
 def add_audit_command(subparsers) -> argparse.ArgumentParser:
     """Register ``proxybench audit`` on an argparse subparsers object; its handler is ``args.func``."""
+    from .parsing import HelpFormatter
+
     p = subparsers.add_parser(
         "audit", help="attack the private device mechanisms: empirical lower bound on epsilon vs the accountant",
         description="Draw the plugin's own noise on two neighbouring device datasets, run the likelihood-ratio "
                     "test, and bound epsilon from below (Clopper-Pearson; direct and Gaussian-DP). A bound above "
                     "the accountant's epsilon is flagged red with exit code 1.",
-        epilog=AUDIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=AUDIT_EPILOG, formatter_class=HelpFormatter)
     p.add_argument("--sampler", action="append", metavar="NAME", help="a sampler to audit; repeatable")
     p.add_argument("--task", action="append", metavar="NAME", help="a task to audit; repeatable")
     p.add_argument("--all", action="store_true", help="audit every plugin that offers audit_mechanism()")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a plugin parameter, e.g. sigma=5; prefix sampler./task./NAME. to pick one plugin")
-    p.add_argument("--trials", type=int, default=100_000, help="noisy releases per neighbouring dataset (default 1e5)")
+    p.add_argument("--trials", type=positive_int, default=100_000, help="noisy releases per neighbouring dataset")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
-    p.add_argument("--delta", type=float, default=DEFAULT_DELTA, help=f"delta (default {DEFAULT_DELTA:g})")
-    p.add_argument("--confidence", type=float, default=0.95, help="confidence of the bounds (default 0.95)")
+    p.add_argument("--delta", type=open_interval, default=DEFAULT_DELTA, help="delta")
+    p.add_argument("--confidence", type=open_interval, default=0.95, help="confidence of the bounds")
     p.add_argument("--no-controls", action="store_true", help="skip the positive controls (half noise, replace-one)")
     p.add_argument("--no-black-box", action="store_true",
                    help="skip the black-box audit of the sampler's real device program (it runs a selection)")
-    p.add_argument("--black-box-trials", type=int, default=1000,
-                   help="replays of each recorded device request per neighbouring dataset (default 1000)")
+    p.add_argument("--black-box-trials", type=positive_int, default=1000,
+                   help="replays of each recorded device request per neighbouring dataset")
     p.add_argument("--neighbour", choices=("add", "remove"), default="add",
                    help="D' for the black-box audit: D plus a copy of record 0 (add) or D without it (remove)")
     p.add_argument("--spec", action="append", metavar="FIELD=VALUE",
                    help="the black-box run's scenario, as RunSpec fields (client_domain=photo, backbone=resnet10t, "
                         "dataset.train_per_domain=120); repeatable")
-    p.add_argument("--out", type=Path, default=None, help="also write the result as JSON to this file")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE", help="also write the result as JSON to this file")
+    p.add_argument("--results-dir", type=Path, default=None, metavar="DIR",
+                   help="also write the result there, as audit-KIND-NAME.json (run writes its RunRecords there)")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="cache for the black-box run's dataset, backbone and features "
+                        f"(default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
     p.set_defaults(func=cmd_audit)
     return p

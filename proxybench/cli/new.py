@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from string import Template
 
-from ..contract.registry import registry
+from ..contract.registry import plugin_names, registry
 from ..util.errors import ProxybenchError
 from . import scaffold
 
@@ -38,7 +38,7 @@ def package_files(kind: str, name: str) -> dict[str, str]:
         raise ProxybenchError(f"unknown plugin kind {kind!r}; choose one of {', '.join(KINDS)}")
     if not NAME_PATTERN.fullmatch(name):
         raise ProxybenchError(f"plugin name {name!r} is not lowercase words joined by dashes (e.g. my-sampler)")
-    if name in registry().names(kind):
+    if name in plugin_names(kind):
         raise ProxybenchError(f"a {kind} named {name!r} exists already ({registry().provider(kind, name)}); "
                               "two plugins with one name cannot be installed together: choose another name")
     module = "proxybench_" + name.replace("-", "_")
@@ -73,13 +73,15 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def add_new_command(subparsers) -> argparse.ArgumentParser:
     """Register ``proxybench new`` on an argparse subparsers object; its handler is ``args.func``."""
+    from .parsing import HelpFormatter
+
     p = subparsers.add_parser("new", help="write a ready plugin package (sampler, task or dataset) with its tests",
                               description="Write a plugin package that installs with `pip install -e` and passes "
                                           "its own conformance tests at once.",
-                              epilog=EPILOG_NEW, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              epilog=EPILOG_NEW, formatter_class=HelpFormatter)
     p.add_argument("kind", choices=KINDS, help="what the plugin provides")
     p.add_argument("name", help="the plugin's name, lowercase words joined by dashes (what users type)")
     p.add_argument("--dir", type=Path, default=Path("."), metavar="PATH",
-                   help="where to create the package folder proxybench-NAME (default: the current folder)")
+                   help="where to create the package folder proxybench-NAME (default: the current folder, .)")
     p.set_defaults(func=cmd_new)
     return p

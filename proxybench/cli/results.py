@@ -9,24 +9,45 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..util.cache import Cache
+from ..run.grid import WHERE_FIELDS
+from ..run.sweep import REUSE
+from ..util.cache import Cache, default_cache_dir
+from .parsing import check_writable_dir, positive_int
+from .run import add_torch_device_arg, use_torch_device
 
 EPILOG_SWEEP = """\
 examples:
-  proxybench sweep leaderboards/smoke.toml                       (about a minute)
+  proxybench sweep leaderboards/smoke.toml --jobs 2     (96 tiny runs: about 8 minutes of run time, see below)
   proxybench sweep leaderboards/default.toml --jobs 2
+  proxybench sweep leaderboards/default.toml --out leaderboards/default   (regenerate the committed leaderboard)
   proxybench sweep leaderboards/budget.toml --where seed=0 --where task=outsource   (part of a grid)
   proxybench sweep leaderboards/budget.toml --executor dask --scheduler tcp://10.0.0.5:8786
 
 Runs already recorded by the same code (status ok; --reuse) are skipped, so re-running
 a killed sweep resumes it; failed runs are recorded and run again next time. At the
-end the grid's leaderboard is written beside it (leaderboards/NAME.toml -> leaderboards/NAME/),
-with the records behind it in leaderboards/NAME/records.jsonl.gz.
+end the grid's leaderboard is written into --out (default: RESULTS_DIR/leaderboards/GRIDNAME,
+e.g. results/smoke/leaderboards/smoke/), with the records behind it in OUT/records.jsonl.gz. A sweep
+never writes beside its grid file unless --out says so: the leaderboards under
+leaderboards/ are committed.
+
+The smoke grid is 2 client domains x 6 sampler variants x 2 tasks x 2 budgets x 2 seeds
+= 96 runs on a tiny dataset; its committed records (leaderboards/smoke/) took 2.8 to 12.1 s
+each, 474 s in all, on a 2-core machine, plus each run's process start and, once, the
+dataset and a random-init phi.
 """
 EPILOG_RESULTS = """\
 --results is a folder of RunRecords or a records file (.jsonl or .jsonl.gz), e.g.
   proxybench leaderboard --results leaderboards/default/records.jsonl.gz
 regenerates leaderboards/default/ from its committed records, byte for byte.
+"""
+EPILOG_REPORT = """\
+examples:
+  proxybench report --results leaderboards/default/records.jsonl.gz --out reports/default
+  proxybench report --results results/smoke --out reports/smoke --grid leaderboards/smoke.toml
+
+--results is a folder of RunRecords or a records file (.jsonl or .jsonl.gz). The report is
+PNG figures (accuracy against bytes, epsilon and device compute, per task) and an
+index.html that shows them, written into --out.
 """
 
 
@@ -49,16 +70,31 @@ def _selected(args: argparse.Namespace, results: Path | None = None) -> list[dic
     return _records(results or args.results, args.proxybench_version, args.schema, run_ids, args.code, args.mix_code)
 
 
+def sweep_folders(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The results folder and the leaderboard's folder of a sweep, checked before the grid is read."""
+    if not args.grid.is_file():
+        from ..util.errors import ProxybenchError
+
+        raise ProxybenchError(f"grid file {args.grid} does not exist" if not args.grid.exists()
+                              else f"grid file {args.grid} is not a file")
+    results_dir = args.results_dir or Path("results") / args.grid.stem
+    out = args.out or results_dir / "leaderboards" / args.grid.stem  # the folder's name titles the tables
+    check_writable_dir(results_dir, "--results-dir")
+    check_writable_dir(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
+    if not args.no_leaderboard and not args.dry_run:
+        check_writable_dir(out, "--out")
+    return results_dir, out
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    results_dir, out = sweep_folders(args)
     from ..results.records import ensure_writable_dir
-    from ..results.render import write_leaderboard
     from ..run.executors import make_executor
     from ..run.grid import load_grid
     from ..run.sweep import run_sweep
 
     console = Console()
     grid = load_grid(args.grid, Cache(args.cache_dir))
-    results_dir = args.results_dir or Path("results") / grid.name
     ensure_writable_dir(results_dir)
     grid_run_ids = {s.run_id for s in grid.specs}  # the leaderboard shows every run of the grid recorded so far
     if args.where:
@@ -78,6 +114,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             done = is_done(results_dir, spec, args.reuse)
             console.print(f"{spec.run_id}  {'done' if done else 'todo'}  {describe(spec)}", highlight=False)
         return 0
+    use_torch_device(args.torch_device)
     executor = make_executor(args.executor, args.jobs, args.scheduler, args.cache_dir)
     state = run_sweep(grid.specs, results_dir, executor, fail_fast=args.fail_fast, console=console, reuse=args.reuse)
     for outcome, label in state.failures:
@@ -86,8 +123,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.no_leaderboard and state.ok + state.skipped:
         # --reuse other than same-code keeps records of other code on purpose; the tables then say so in their header
         records = _records(results_dir, run_ids=grid_run_ids, mix_code=args.reuse != "same-code")
-        written = write_leaderboard(records, grid.leaderboard_dir, keep_records=not args.no_records)
-        console.print(f"leaderboard: {grid.leaderboard_dir}/ ({len(written)} files)")
+        from ..results.render import write_leaderboard
+
+        written = write_leaderboard(records, out, keep_records=not args.no_records)
+        console.print(f"leaderboard: {out}/ ({len(written)} files)")
     return 1 if state.failed else 0
 
 
@@ -151,10 +190,64 @@ def add_code_args(p: argparse.ArgumentParser) -> None:
                    help="only records whose proxybench source hash starts with HASH (see the leaderboard's header)")
     p.add_argument("--mix-code", action="store_true",
                    help="tabulate records made by different code together (refused by default)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="cache (used to expand --grid)")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR", help="cache (used to expand --grid)")
 
 
 def add_selection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="folder of RunRecords or records file .jsonl(.gz) (default: results)")
+    p.add_argument("--results", type=Path, default=Path("results"), metavar="PATH",
+                   help="folder of RunRecords or records file .jsonl(.gz)")
     add_code_args(p)
+
+
+def add_result_commands(sub: argparse._SubParsersAction) -> None:
+    """``sweep``, ``leaderboard``, ``report`` and ``compare``."""
+    p = sub.add_parser("sweep", help="run every spec of a grid file (resumable), then write its leaderboard",
+                       epilog=EPILOG_SWEEP)
+    p.add_argument("grid", type=Path, help="grid file, e.g. leaderboards/default.toml")
+    p.add_argument("--results-dir", type=Path, default=None, metavar="DIR",
+                   help="where RunRecords go (default: results/GRIDNAME)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where the leaderboard is written (default: RESULTS_DIR/leaderboards/GRIDNAME)")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help=f"cache shared by all workers (default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
+    p.add_argument("--executor", choices=["local", "dask"], default="local", help="where runs execute")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="concurrent runs: local processes, or LocalCluster workers for dask (cores are split among them)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="dask scheduler address (default: a LocalCluster on 127.0.0.1)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done, run nothing")
+    p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE[,VALUE]",
+                   help="run only part of the grid, e.g. --where seed=0 --where task=outsource,compress "
+                        f"(fields: {' '.join(WHERE_FIELDS)}); the leaderboard then shows the part that has run")
+    p.add_argument("--reuse", choices=list(REUSE), default="same-code",
+                   help="which recorded runs count as done: " + "; ".join(f"{k}: {v}" for k, v in REUSE.items()))
+    p.add_argument("--no-leaderboard", action="store_true", help="do not write the grid's leaderboard at the end")
+    p.add_argument("--no-records", action="store_true",
+                   help="do not write the records behind the leaderboard (OUT/records.jsonl.gz)")
+    add_torch_device_arg(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("leaderboard", help="write markdown, CSV and sortable HTML tables from results",
+                       epilog=EPILOG_RESULTS)
+    add_selection_args(p)
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="output folder (default: beside --grid, else the records file's folder, else leaderboards/RESULTSNAME)")
+    p.add_argument("--audit", type=Path, default=None, metavar="FILE",
+                   help="an audit report (proxybench audit --out FILE) whose sampler bounds fill an audit column")
+    p.add_argument("--keep-records", action="store_true",
+                   help="also write the records behind the tables as OUT/records.jsonl.gz")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="write PNG figures and an index.html from results", epilog=EPILOG_REPORT)
+    add_selection_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder, e.g. reports/NAME")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="list the leaderboard cells whose means moved beyond their intervals",
+                       description="Compare two sets of results cell by cell (accuracy per domain and on average); "
+                                   "exit status 1 when a cell moved.")
+    p.add_argument("results_a", type=Path, metavar="RESULTS_A", help="results folder or records file (e.g. the committed one)")
+    p.add_argument("results_b", type=Path, metavar="RESULTS_B", help="results folder or records file to check against it")
+    add_code_args(p)
+    p.set_defaults(func=cmd_compare)

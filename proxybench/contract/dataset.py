@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from ..util.cache import Cache
 from .images import ImageData
 from .params import Plugin
+
+
+class DomainSize(NamedTuple):
+    """One domain's training split as a dataset declares it, before anything is built."""
+
+    images: int  # training images (the test split excluded)
+    groups: int | None  # groups (originals) among them, None when only the data can tell
 
 
 class Dataset(Plugin):
@@ -34,6 +41,15 @@ class Dataset(Plugin):
         A run checks its client domain against this before it builds anything (``RunSpec.validate``),
         so a typo fails in a moment instead of after minutes of generation. ``None``: only the built
         data can tell; the check then waits for the scenario.
+        """
+        return None
+
+    def training_sizes(self) -> dict[str, DomainSize] | None:
+        """Each domain's training images (distractors included), known without generating or decoding the data.
+
+        A run checks its budget against the largest pool these allow before it builds anything
+        (``RunSpec.largest_pool``). ``None``: only the built data can tell; the budget is then
+        checked when the sampler runs.
         """
         return None
 

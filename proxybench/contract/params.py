@@ -8,6 +8,7 @@ parameters in ``__init__``, work in a method). From the fields the CLI parses
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
@@ -112,17 +113,32 @@ def coerce_params(cls: type[Plugin], params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def describe_params(cls: type[Plugin]) -> str:
-    types = cls.param_types()
+def format_value(value: Any) -> str:
+    """A parameter value as a person writes it: 7.0710678118654755 -> 7.071, 0.003, 1e-05, 100.0, street."""
+    if isinstance(value, float) and not isinstance(value, bool) and math.isfinite(value):
+        text = f"{value:.4g}" if abs(value) < 1e4 else f"{value:.6g}"
+        return text if any(c in text for c in ".e") else f"{text}.0"
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_value(v) for v in value)
+    return str(value)
+
+
+def type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "|".join(map(str, get_args(tp)))
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def param_lines(cls: type[Plugin]) -> list[tuple[str, str]]:
+    """(``name: type = default``, what it means) per parameter; the meaning is the field's ``metadata["help"]`` or ""."""
+    fields = cls.param_fields()
     defaults = cls.defaults()
-    parts = []
-    for name, tp in types.items():
-        if get_origin(tp) is Literal:
-            tname = "|".join(map(str, get_args(tp)))
-        else:
-            tname = getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-        parts.append(f"{name}: {tname} = {defaults.get(name)!r}")
-    return "; ".join(parts)
+    return [(f"{name}: {type_name(tp)} = {format_value(defaults.get(name))}", str(fields[name].metadata.get("help", "")))
+            for name, tp in cls.param_types().items()]
+
+
+def describe_params(cls: type[Plugin]) -> str:
+    return "; ".join(signature for signature, _ in param_lines(cls))
 
 
 def split_param(item: str) -> tuple[str, str, str]:

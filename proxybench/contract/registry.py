@@ -7,6 +7,12 @@ one entry point at a time. A plugin that fails to import or register is reported
 skipped (``PROXYBENCH_STRICT_PLUGINS=1`` makes that fatal), so one broken plugin
 never takes the command down. Names are the public API, so two providers of one
 name is an error that names both.
+
+``registry()`` imports every plugin. ``plugin_class`` and ``plugin_names`` import only the
+entry points that may provide what they are asked for (the command line checks a spec, and
+lists one kind, without importing the task plugins' torch): a built-in entry point's kind is
+its module's package (``proxybench.plugins.samplers...``), and a built-in sampler or task is
+named as its entry point; a third-party entry point may provide anything, so it is imported.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -26,6 +33,11 @@ from . import hookspecs
 from .params import Plugin, coerce_params
 
 ENTRY_POINT_GROUP = "proxybench"
+#: The built-in plugins' package, and the kind its subpackages provide.
+BUILTIN_PACKAGE = "proxybench.plugins"
+BUILTIN_KINDS = {"samplers": "sampler", "tasks": "task", "datasets": "dataset", "weights": "weights"}
+#: Kinds whose built-in modules provide one plugin each, named as the entry point (tests/test_registry.py checks it).
+NAMED_AS_ENTRY_POINT = ("sampler", "task")
 
 #: plugin kind -> the hook that provides it
 KINDS = {
@@ -57,6 +69,24 @@ def _strict() -> bool:
     return os.environ.get("PROXYBENCH_STRICT_PLUGINS", "").strip() not in ("", "0", "false", "no")
 
 
+def builtin_kind(ep: EntryPoint) -> str | None:
+    """The kind a built-in entry point provides, from its module's package; None for a third-party one."""
+    parts = ep.value.partition(":")[0].strip().split(".")
+    if parts[:2] != BUILTIN_PACKAGE.split(".") or len(parts) < 4:
+        return None
+    if ep.dist is not None and ep.dist.name != "proxybench":
+        return None
+    return BUILTIN_KINDS.get(parts[2])
+
+
+def _may_provide(ep: EntryPoint, kind: str) -> bool:
+    return builtin_kind(ep) in (None, kind)
+
+
+def _named_as_entry_point(ep: EntryPoint, kind: str) -> bool:
+    return kind in NAMED_AS_ENTRY_POINT and builtin_kind(ep) == kind
+
+
 class Registry:
     """A pluggy manager plus the name -> class tables built from its hooks."""
 
@@ -66,10 +96,36 @@ class Registry:
         self.loaded: list[LoadedPlugin] = []
         self.failures: list[PluginFailure] = []
         self._tables: dict[str, dict[str, tuple[type[Plugin], str]]] = {}
+        self._pending: list[EntryPoint] = []  # entry points found (``discover``) and not imported yet
+
+    def discover(self) -> None:
+        """Find the entry points in the installed metadata without importing them (``load_pending`` or ``get`` does)."""
+        self._pending = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
 
     def load_entry_points(self) -> None:
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            self._load_one(ep)
+        """Find and import every entry point."""
+        self.discover()
+        self.load_pending()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every entry point found has been imported."""
+        return not self._pending
+
+    def load_pending(self, wanted: Callable[[EntryPoint], bool] | None = None) -> None:
+        """Import the entry points found and not imported yet (those ``wanted``, if given)."""
+        for ep in [ep for ep in self._pending if wanted is None or wanted(ep)]:
+            self._load_one(ep)  # raises (strict mode, a duplicate name): the entry point stays pending, to fail again
+            self._pending.remove(ep)
+
+    def load_kind(self, kind: str) -> None:
+        """Import every entry point that may provide a ``kind``: the built-ins of that kind and all third-party ones."""
+        self.load_pending(lambda ep: _may_provide(ep, kind))
+
+    def known_names(self, kind: str) -> list[str]:
+        """Names of ``kind`` imported so far, and those of built-in samplers or tasks not imported yet."""
+        pending = {ep.name for ep in self._pending if _named_as_entry_point(ep, kind)}
+        return sorted(set(self._tables.get(kind, {})) | pending)
 
     def _load_one(self, ep: EntryPoint) -> None:
         dist = ep.dist.name if ep.dist is not None else "?"
@@ -132,9 +188,20 @@ class Registry:
         return sorted(self._tables.get(kind, {}))
 
     def get(self, kind: str, name: str) -> type[Plugin]:
+        """The class of plugin ``name``; entry points not imported yet are imported as far as needed.
+
+        First the entry point named ``name``, then those that may provide a ``kind``. Built-in
+        samplers and tasks are named as their entry points, so an unknown name is reported (with
+        the closest known one) without importing them. Two providers of one name are found
+        when the rest is imported (``registry()``).
+        """
+        if name not in self._tables.get(kind, {}) and self._pending:
+            self.load_pending(lambda ep: ep.name == name and _may_provide(ep, kind))
+            if name not in self._tables.get(kind, {}):
+                self.load_pending(lambda ep: _may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
         table = self._tables.get(kind, {})
         if name not in table:
-            raise unknown_name(kind, name, table)
+            raise unknown_name(kind, name, self.known_names(kind))
         return table[name][0]
 
     def create(self, kind: str, name: str, **params: Any) -> Plugin:
@@ -150,14 +217,45 @@ class Registry:
 _registry: Registry | None = None
 
 
-def registry() -> Registry:
-    """The process-wide registry, loaded from entry points on first use."""
+def _shared() -> Registry:
+    """The process-wide registry, with what it has imported so far (entry points are found on first use)."""
     global _registry
     if _registry is None:
         reg = Registry()
-        reg.load_entry_points()
+        reg.discover()
         _registry = reg
     return _registry
+
+
+def registry() -> Registry:
+    """The process-wide registry, every entry point imported (on first use)."""
+    reg = _shared()
+    reg.load_pending()
+    return reg
+
+
+def plugin_class(kind: str, name: str) -> type[Plugin]:
+    """The class of plugin ``name`` of ``kind``, importing as few plugins as it can (``Registry.get``)."""
+    return _shared().get(kind, name)
+
+
+def make_plugin(kind: str, name: str, **params: Any) -> Plugin:
+    """``create``, importing as few plugins as it can: parameters checked and coerced, defaults filled."""
+    return _shared().create(kind, name, **params)
+
+
+def plugin_names(kind: str) -> list[str]:
+    """The names of every plugin of ``kind``; built-in samplers and tasks are named by their entry points, not imported."""
+    reg = _shared()
+    reg.load_pending(lambda ep: _may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
+    return reg.known_names(kind)
+
+
+def plugin_classes(kind: str) -> dict[str, type[Plugin]]:
+    """Name -> class of every plugin of ``kind``, importing only the plugins that may provide one."""
+    reg = _shared()
+    reg.load_kind(kind)
+    return {name: reg.get(kind, name) for name in reg.names(kind)}
 
 
 def reset_registry() -> None:

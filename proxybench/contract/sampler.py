@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from dp_accounting import DpEvent
 
-from ..ml.extractor import Extractor
 from ..privacy.accounting import DEFAULT_DELTA, no_client_information
 from ..util.errors import ProxybenchError
 from ..wire.device import Device
 from .images import ImageRows
 from .params import Plugin
+
+if TYPE_CHECKING:  # phi's class only names a type here: loading a sampler's class must not load torch
+    from ..ml.extractor import Extractor
 
 #: How a run treated the device's data, for marking tables; derived from what the run did (a
 #: sampler's own ``kind`` is only its claim, recorded beside).
@@ -28,7 +30,8 @@ class CloudView:
     filled only for samplers that declare themselves oracles (and the run is then marked
     as an oracle): ``oracle_in_domain`` marks the pool points of any client domain,
     ``oracle_client_domain`` gives each point's position in the client's mixture (-1
-    outside it) and ``oracle_shares`` the mixture's shares. ``delta`` is the run's delta: calibrate noise to a target epsilon at it.
+    outside it) and ``oracle_shares`` the mixture's shares. ``delta`` is the run's delta: calibrate noise to a
+    target epsilon at it.
     The view lives in the cloud process, whose memory holds pool rows only.
     """
 

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from dp_accounting import DpEvent
 
-from ..ml.backbone import state_dict_bytes
-from ..ml.extractor import Extractor
-from ..ml.models import check_model_name, create_task_model
-from ..ml.training import Loss, TrainConfig, UnlabeledTerm, cross_entropy_loss, to_tensor, train
+from ..ml.model_names import check_model_name
 from ..privacy.accounting import no_client_information
 from ..util.errors import ProxybenchError
 from ..wire.device import Device
-from ..wire.scoring import evaluate_on_device, reference_accuracy
 from .images import ImageRows
 from .params import Plugin
 from .sampler import Selection
+
+if TYPE_CHECKING:  # torch, timm and the trainer are imported where a task trains: its class loads without them
+    import torch
+
+    from ..ml.extractor import Extractor
+    from ..ml.training import Loss, UnlabeledTerm
 
 
 @dataclass
@@ -96,6 +97,8 @@ class TaskContext:
 
         The harness scores it with the scoring program, off the ledger: it is not part of the protocol.
         """
+        from ..wire.scoring import reference_accuracy
+
         return reference_accuracy(self.device, model, model_name, self.num_classes, self.image_size)
 
 
@@ -138,19 +141,28 @@ class SupervisedTask(Task):
         Its initial weights come from the run's seed, not from whatever the process drew
         before, so a run gives the same model in any process.
         """
+        import torch
+
+        from ..ml.models import create_task_model
+
         with torch.random.fork_rng():
             torch.manual_seed(ctx.seed)
             return create_task_model(self.model, ctx.num_classes, ctx.image_size)
 
     def fit(self, ctx: TaskContext, images: np.ndarray, targets: np.ndarray | torch.Tensor,
-            loss_fn: Loss = cross_entropy_loss, unlabeled: UnlabeledTerm | None = None,
+            loss_fn: Loss | None = None, unlabeled: UnlabeledTerm | None = None,
             desc: str | None = None, model: torch.nn.Module | None = None) -> torch.nn.Module:
         """Train the task model from scratch on (images, targets), plus an optional unlabeled term.
 
-        ``targets`` are class indices for the default cross-entropy, or whatever ``loss_fn``
-        expects. ``model`` is a fresh ``new_model(ctx)``, made here unless the caller made it
+        ``targets`` are class indices for the default cross-entropy (``loss_fn`` None), or whatever
+        ``loss_fn`` expects. ``model`` is a fresh ``new_model(ctx)``, made here unless the caller made it
         early to fail fast.
         """
+        import torch
+
+        from ..ml.training import TrainConfig, cross_entropy_loss, to_tensor, train
+
+        loss_fn = cross_entropy_loss if loss_fn is None else loss_fn
         model = model if model is not None else self.new_model(ctx)
         if len(images) >= 2:  # with fewer there is nothing to learn from: the untrained model is scored
             if not isinstance(targets, torch.Tensor):
@@ -168,6 +180,9 @@ class SupervisedTask(Task):
 
     def score(self, ctx: TaskContext, model: torch.nn.Module) -> dict[str, Any]:
         """Ship the model to the device for its test accuracy; report the model's size."""
+        from ..ml.backbone import state_dict_bytes
+        from ..wire.scoring import evaluate_on_device
+
         return {
             "model_sha256": hashlib.sha256(state_dict_bytes(model)).hexdigest()[:16],
             "accuracy": evaluate_on_device(ctx.device, model, self.model, ctx.num_classes,

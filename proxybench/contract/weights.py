@@ -8,16 +8,19 @@ features are cached per scenario instead of per dataset.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
-from ..ml.extractor import Extractor
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from .images import ImageRows
 from .params import Plugin
+
+if TYPE_CHECKING:  # torch is loaded where phi is built: a spec's weights are checked without it
+    from torch import nn
+
+    from ..ml.extractor import Extractor
 
 
 @dataclass
@@ -56,10 +59,10 @@ class WeightSource(Plugin):
 
 def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
     """``name`` or ``name:argument`` (as in ``file:PATH``): the argument fills the source's first parameter."""
-    from .registry import registry
+    from .registry import plugin_class
 
     name, _, arg = spec.partition(":")
-    cls = registry().get("weights", name)
+    cls = plugin_class("weights", name)
     if not arg:
         return name, {}
     fields = list(cls.param_fields())
@@ -70,6 +73,7 @@ def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
 
 def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, seed: int = 0,
                     layer: int = -1) -> Extractor:
+    from ..ml.extractor import Extractor
     from .registry import registry
 
     name, params = parse_weights(weights)

@@ -17,12 +17,13 @@ import platform
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from ..util.errors import ProxybenchError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the command line checks --torch-device's spelling without it
+    import torch
+    from torch import nn
 
 ENV_VAR = "PROXYBENCH_TORCH_DEVICE"
 #: The values ``--torch-device`` and ``PROXYBENCH_TORCH_DEVICE`` accept.
@@ -60,6 +61,8 @@ def parse_device(value: str) -> str:
 
 def available() -> list[str]:
     """The torch devices this machine offers, in words, for error messages and the auto fallback."""
+    import torch
+
     found = ["cpu"]
     if torch.cuda.is_available():
         found += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
@@ -69,6 +72,8 @@ def available() -> list[str]:
 
 
 def _machine() -> str:
+    import torch
+
     built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
     return f"torch on this machine sees only {', '.join(available())} (torch {torch.__version__}, {built})"
 
@@ -80,6 +85,8 @@ def resolve(value: str) -> tuple[torch.device, str | None]:
     is an error naming the value and what the machine has.
     """
     text = parse_device(value)
+    import torch
+
     if text == "auto":
         if torch.cuda.is_available():
             device = torch.device("cuda", torch.cuda.current_device())
@@ -100,8 +107,10 @@ def resolve(value: str) -> tuple[torch.device, str | None]:
     return device, None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _configured(value: str) -> torch.device:
+    import torch
+
     device, _ = resolve(value)
     if device.type == "cuda":  # before this process's first cuBLAS call: models move only after this
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
@@ -112,6 +121,8 @@ def _configured(value: str) -> torch.device:
 
 def torch_device() -> torch.device:
     """This process's torch device, from ``PROXYBENCH_TORCH_DEVICE`` (the CPU when unset)."""
+    import torch
+
     value = os.environ.get(ENV_VAR, "cpu")
     return torch.device("cpu") if value == "cpu" else _configured(value)
 
@@ -139,6 +150,8 @@ def device_cache_key(key: dict[str, Any]) -> dict[str, Any]:
 
 def device_environment() -> dict[str, Any]:
     """The record's view of the device: its type and name, and on an accelerator what is (non-)deterministic."""
+    import torch
+
     device = torch_device()
     if device.type == "cuda":
         return {"torch_device": "cuda", "torch_device_name": torch.cuda.get_device_name(device),

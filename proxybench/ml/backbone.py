@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..util.errors import unknown_name
+from . import models  # noqa: F401  (registers pb_cnn and pb_cnn_small with timm, so phi may be one of them too)
 
 
 def create_backbone(backbone: str) -> nn.Module:

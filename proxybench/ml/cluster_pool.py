@@ -98,8 +98,13 @@ class ClusterPool:
 def scheduler_setting() -> str | None:
     """``$PROXYBENCH_SCHEDULER``, checked: None when unset, else ``local``, ``local:WORKERS`` or an address."""
     value = os.environ.get(SCHEDULER_ENV) or None
-    if value is not None and value.startswith("local") and not re.fullmatch(r"local(:[1-9][0-9]*)?", value):
-        raise ProxybenchError(f"{SCHEDULER_ENV}={value!r}: expected tcp://HOST:PORT, local or local:WORKERS")
+    return None if value is None else check_scheduler(value)
+
+
+def check_scheduler(value: str, where: str = SCHEDULER_ENV) -> str:
+    """A scheduler setting's spelling (``local``, ``local:WORKERS`` or an address), checked without connecting."""
+    if value.startswith("local") and not re.fullmatch(r"local(:[1-9][0-9]*)?", value):
+        raise ProxybenchError(f"{where}={value!r}: expected tcp://HOST:PORT, local or local:WORKERS")
     return value
 
 

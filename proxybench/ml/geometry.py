@@ -12,11 +12,9 @@ import math
 import mmap
 from collections.abc import Iterator
 
-import faiss
 import numpy as np
 
 from ..util.errors import ProxybenchError
-
 
 #: Pools of at least this many rows get larger distance chunks (``nearest_centroid``).
 LARGE_POOL = 100_000
@@ -118,6 +116,8 @@ def kmeans_sample(n: int, k: int, seed: int, max_points: int = 0) -> np.ndarray 
 
 def train_kmeans(train: np.ndarray, k: int, seed: int, niter: int = 20, spherical: bool = False) -> np.ndarray:
     """faiss k-means centroids of the float32 rows ``train``, on all of them (faiss's 256-per-centroid cap off)."""
+    import faiss  # here, not at the top: the command line checks a spec without loading faiss
+
     km = faiss.Kmeans(
         train.shape[1], k, niter=niter, seed=int(seed), spherical=spherical, verbose=False,
         max_points_per_centroid=math.ceil(len(train) / k) + 1,  # faiss otherwise samples 256*k points

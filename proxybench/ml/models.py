@@ -13,7 +13,10 @@ import torch
 from timm.models import register_model
 from torch import nn
 
-from ..util.errors import ProxybenchError, closest
+from ..util.errors import ProxybenchError
+from .model_names import LOCAL_MODELS, check_model_name
+
+__all__ = ["LOCAL_MODELS", "VggCnn", "check_model_name", "create_task_model", "pb_cnn", "pb_cnn_small"]
 
 
 class VggCnn(nn.Module):
@@ -54,13 +57,6 @@ def pb_cnn(pretrained: bool = False, **kwargs) -> VggCnn:
 def pb_cnn_small(pretrained: bool = False, **kwargs) -> VggCnn:
     """pb_cnn at half the widths (16-32-64-64), a quarter of the parameters: a compression student."""
     return pb_cnn(pretrained, widths=(16, 32, 64, 64), **kwargs)
-
-
-def check_model_name(name: str) -> None:
-    """Fail at once on a name timm does not know, before any data is made or model trained."""
-    if not timm.is_model(name):
-        raise ProxybenchError(f"unknown timm model {name!r}{closest(name, timm.list_models())}; "
-                              "timm.list_models() lists the names (and pb_cnn, pb_cnn_small)")
 
 
 def create_task_model(name: str, num_classes: int, image_size: int = 32) -> nn.Module:

@@ -16,7 +16,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-from ..contract.registry import registry
+from ..contract.registry import make_plugin, plugin_class, plugin_names
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
 from .spec import RunSpec
@@ -67,7 +67,7 @@ def _variants(entry: Any, kind: str, where: str) -> list[Choice]:
 
 def _choices(value: Any, kind: str, where: str) -> list[Choice]:
     if value == "all":
-        return [Choice(n) for n in registry().names(kind)]
+        return [Choice(n) for n in plugin_names(kind)]
     if not isinstance(value, list) or not value:
         raise ProxybenchError(f"{where}: expected \"all\" or a non-empty list of {kind}s, got {value!r}")
     return [c for entry in value for c in _variants(entry, kind, where)]
@@ -89,13 +89,12 @@ def _client_domains(value: Any, dataset: Choice, cache: Cache, where: str) -> li
             raise ProxybenchError(f"{where}: client_domains must be \"all\" or a list of names, got {value!r}")
         return value
     # Only the data knows its domains; loading it also warms the cache every run needs.
-    return list(registry().create("dataset", dataset.name, **dataset.params).load(cache).client_domains)
+    return list(make_plugin("dataset", dataset.name, **dataset.params).load(cache).client_domains)
 
 
 def incompatibility(sampler: str, task: str) -> str | None:
     """Why a sampler cannot run under a task (None when it can): checked from the plugins' declarations."""
-    reg = registry()
-    if reg.get("sampler", sampler).needs_pool_labels and not reg.get("task", task).pool_labels_visible:
+    if plugin_class("sampler", sampler).needs_pool_labels and not plugin_class("task", task).pool_labels_visible:
         return f"{sampler} needs pool labels; {task} keeps the pool unlabeled"
     return None
 

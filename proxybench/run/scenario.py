@@ -4,8 +4,8 @@ The device's domain is one domain or a mixture (``street+photo``, ``street:0.7,p
 ``client_mix``). Its training data are whole *groups* (originals, so no augmentation of
 a client image sits in the pool): ``client_fraction`` of one domain's groups, or, for a
 mixture, as many images as a single-domain client of the mean domain size would hold,
-split over the domains by their shares (in whole groups, nearest each domain's quota). Its test data are its domain's test split, or
-the same mixture of the domains' test splits (as large as the shares allow). The pool
+split over the domains by their shares (in whole groups, nearest each domain's quota). Its test data are its
+domain's test split, or the same mixture of the domains' test splits (as large as the shares allow). The pool
 gets everything else that is training data: the client domains' remainders (unless
 excluded), every other domain, the distractors.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..contract.dataset import DomainSize
 from ..contract.images import ImageData, ImageRows
 from ..ml.geometry import largest_remainder
 from ..util.errors import ProxybenchError
@@ -151,3 +152,23 @@ def make_scenario(
         "split": content[:16],
     }
     return Scenario(data, client_domain, pool, np.flatnonzero(is_client), client_test, key, mix)
+
+
+def pool_size_bound(sizes: dict[str, DomainSize], mix: ClientMix, client_fraction: float,
+                    pool_has_client_domain: bool = True) -> int:
+    """The most images ``make_scenario`` can put in the pool, from a dataset's declared training sizes.
+
+    Exact for a one-domain client whose groups are single images (the client then holds
+    ``round(client_fraction * groups)`` of them); otherwise the client is counted as one image
+    per domain, the least it can hold.
+    """
+    total = sum(size.images for size in sizes.values())
+    for name in mix.names:
+        size = sizes[name]
+        if not pool_has_client_domain:
+            total -= size.images
+        elif mix.is_single and size.groups is not None and size.groups == size.images:
+            total -= max(1, int(round(client_fraction * size.groups)))
+        else:
+            total -= 1
+    return total

@@ -6,11 +6,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contract.registry import registry
+from ..contract.registry import make_plugin, plugin_class, registry
 from ..contract.weights import parse_weights
 from ..util.cache import canonical_hash
 from ..util.errors import ProxybenchError
 from .client_mix import parse_client_domain
+from .scenario import pool_size_bound
 
 #: Bump when a RunSpec field is added or its meaning changes.
 SPEC_VERSION = 1
@@ -22,7 +23,8 @@ class RunSpec:
 
     The defaults are plain names: a spec is made, compared, hashed and serialized without any
     plugin installed, and its names are looked up in the registry only by ``resolved`` (and so
-    ``run_id``) and ``validate``.
+    ``run_id``), ``checked`` and ``validate``. ``resolved`` and ``checked`` import only the plugins
+    the spec names (``plugin_class``), so a spec is checked without loading torch.
     """
 
     sampler: str = "ecos"
@@ -59,7 +61,7 @@ class RunSpec:
         """Hash of the resolved spec: equal specs (defaults spelled out or not) share one id."""
         return self._memo()[2]
 
-    def validate(self) -> RunSpec:
+    def checked(self) -> RunSpec:
         """The resolved spec, with its client domain checked against what its dataset declares.
 
         Nothing is generated or decoded (``Dataset.client_domains``), so a run that calls this first
@@ -67,8 +69,27 @@ class RunSpec:
         reads its folder, and a ``run_id`` must be computable where the data is absent.
         """
         spec = self.resolved()
-        allowed = registry().create("dataset", spec.dataset, **spec.dataset_params).client_domains()
+        allowed = make_plugin("dataset", spec.dataset, **spec.dataset_params).client_domains()
         parse_client_domain(spec.client_domain, allowed)
+        return spec
+
+    def largest_pool(self) -> int | None:
+        """The most pool images this spec's scenario can hold, from the sizes its dataset declares (None: it declares none).
+
+        Nothing is built (``Dataset.training_sizes``): a budget above it fails before any data is made.
+        """
+        spec = self.resolved()
+        dataset = make_plugin("dataset", spec.dataset, **spec.dataset_params)
+        sizes = dataset.training_sizes()
+        if sizes is None:
+            return None
+        mix = parse_client_domain(spec.client_domain, dataset.client_domains())
+        return pool_size_bound(sizes, mix, spec.client_fraction, spec.pool_has_client_domain)
+
+    def validate(self) -> RunSpec:
+        """``checked``, then every plugin imported (``registry()``): two plugins of one name fail here too."""
+        spec = self.checked()
+        registry()
         return spec
 
     def _memo(self) -> tuple[str, RunSpec, str]:
@@ -83,9 +104,8 @@ class RunSpec:
         return memo
 
     def _resolve(self) -> RunSpec:
-        reg = registry()
         for kind, name in (("sampler", self.sampler), ("task", self.task), ("dataset", self.dataset)):
-            reg.get(kind, name)  # unknown names fail first, before any parameter is checked
+            plugin_class(kind, name)  # unknown names fail first, before any parameter is checked
         parse_weights(self.weights)
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget <= 0:
             raise ProxybenchError(f"budget must be a positive integer, got {self.budget!r}")
@@ -95,9 +115,9 @@ class RunSpec:
             raise ProxybenchError(f"delta must be in (0, 1), got {self.delta}")
         return dataclasses.replace(
             self,
-            sampler_params=reg.create("sampler", self.sampler, **self.sampler_params).params(),
-            task_params=reg.create("task", self.task, **self.task_params).params(),
-            dataset_params=reg.create("dataset", self.dataset, **self.dataset_params).params(),
+            sampler_params=make_plugin("sampler", self.sampler, **self.sampler_params).params(),
+            task_params=make_plugin("task", self.task, **self.task_params).params(),
+            dataset_params=make_plugin("dataset", self.dataset, **self.dataset_params).params(),
         )
 
     def to_dict(self) -> dict[str, Any]:

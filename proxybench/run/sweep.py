@@ -16,7 +16,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from ..contract.registry import registry
+from ..contract.registry import plugin_class
 from ..results.identity import code_differences, package_version
 from ..results.records import SCHEMA_VERSION, ensure_writable_dir, read_record, record_path, write_record
 from ..util.errors import ProxybenchError
@@ -88,12 +88,17 @@ def describe(spec: RunSpec) -> str:
 
 
 def _default(sampler: str, key: str) -> Any:
-    return registry().get("sampler", sampler).defaults().get(key)
+    return plugin_class("sampler", sampler).defaults().get(key)
 
 
 @dataclass
 class SweepState:
-    """Counts and recent outcomes of a running sweep; renders itself as the live progress table."""
+    """Counts, runs in progress and recent outcomes of a running sweep; renders itself as the live progress table.
+
+    ``queue`` holds the runs not finished yet, (run id, label) in submission order. The executors
+    hand runs out in that order (a local pool exactly, dask roughly), so the runs in progress are
+    the first ``slots`` of it; each is timed from when it entered that window.
+    """
 
     total: int
     skipped: int
@@ -103,6 +108,16 @@ class SweepState:
     started: float = field(default_factory=time.monotonic)
     recent: list[tuple[Outcome, str]] = field(default_factory=list)
     failures: list[tuple[Outcome, str]] = field(default_factory=list)
+    queue: list[tuple[str, str]] = field(default_factory=list)
+    since: dict[str, float] = field(default_factory=dict)
+
+    def running(self) -> list[tuple[str, float]]:
+        """(label, seconds since it started) of each run in progress, oldest first."""
+        now = time.monotonic()
+        window = self.queue[: max(1, self.slots)]
+        for run_id, _ in window:
+            self.since.setdefault(run_id, now)
+        return [(label, now - self.since[run_id]) for run_id, label in window]
 
     @property
     def finished(self) -> int:
@@ -119,6 +134,9 @@ class SweepState:
         return (time.monotonic() - self.started) / self.finished * (self.todo - self.finished)
 
     def add(self, outcome: Outcome, label: str) -> None:
+        self.queue = [entry for entry in self.queue if entry[0] != outcome.run_id]
+        self.since.pop(outcome.run_id, None)
+        self.running()  # the next runs in the window start now
         if outcome.status == "ok":
             self.ok += 1
         else:
@@ -136,6 +154,8 @@ class SweepState:
                   f"[red]{self.failed}[/red]" if self.failed else "0", str(self.todo - self.finished - running),
                   _clock(time.monotonic() - self.started), "?" if eta is None else _clock(eta))
         lines = Table.grid(padding=(0, 1))
+        for label, seconds in self.running():
+            lines.add_row(f"[cyan]running[/cyan] {label} ({_clock(seconds)})")
         for outcome, label in self.recent:
             lines.add_row(outcome_line(outcome, label))
         return Group(t, lines)
@@ -173,8 +193,9 @@ def run_sweep(
     todo = [s for s in specs if verdicts[s.run_id] is not None]
     console = console or Console()
     console.print(reuse_line(verdicts, reuse), highlight=False)
-    state = SweepState(total=len(specs), skipped=len(specs) - len(todo), slots=executor.slots)
     labels = {s.run_id: describe(s) for s in todo}
+    state = SweepState(total=len(specs), skipped=len(specs) - len(todo), slots=executor.slots,
+                       queue=list(labels.items()))
     with Live(state, console=console, refresh_per_second=2, transient=False, redirect_stderr=False) as live:
         for outcome in executor.map(todo, results_dir, stop_on_failure=fail_fast):
             if outcome.record is not None:  # a remote worker's record replaces a stale local one

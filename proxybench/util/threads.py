@@ -11,6 +11,7 @@ def available_cores() -> int:
 
 def limit_threads(threads: int) -> None:
     """Cap torch, BLAS and OpenMP (faiss) threads, so N concurrent runs do not oversubscribe the cores."""
+    import faiss  # noqa: F401  (loaded before the cap, as when proxybench imported it eagerly: its OpenMP pool is capped too)
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 
-from proxybench import OUTSIDE_LABEL_SPACE, Dataset, ImageData, track
+from proxybench import OUTSIDE_LABEL_SPACE, Dataset, DomainSize, ImageData, track
 
 from .colour import blend, colours, finish, paper
 from .glyphs import DIGITS, LETTERS, sklearn_digits, split_originals
@@ -56,15 +56,23 @@ class DigitsDomains(Dataset):
     name: ClassVar[str] = "digits"
     description: ClassVar[str] = "Embedded multi-domain digits (5 digit domains + letter distractors), generated offline"
     version: ClassVar[str] = "1"
-    seed: int = 0
-    train_per_domain: int = 6000
-    test_per_domain: int = 500
-    distractors: int = 2000
-    distractor_style: Literal["distinct", "same"] = "distinct"
+    seed: int = field(default=0, metadata={"help": "seed of every domain's random stream"})
+    train_per_domain: int = field(default=6000, metadata={"help": "training images per digit domain"})
+    test_per_domain: int = field(default=500, metadata={"help": "test images per digit domain"})
+    distractors: int = field(default=2000, metadata={"help": "letter images (outside the label space, pool only)"})
+    distractor_style: Literal["distinct", "same"] = field(default="distinct", metadata={
+        "help": "letters in their own style, or half printed and half street (look like client data)"})
 
     def client_domains(self) -> tuple[str, ...]:
         """Every domain but the letter distractors: fixed, so known without generating anything."""
         return tuple(d for d in DOMAIN_NAMES if d not in DISTRACTOR_DOMAINS)
+
+    def training_sizes(self) -> dict[str, DomainSize]:
+        """From the parameters: a rendered image is its own group; an augmented original's group count needs the data."""
+        sizes = {name: DomainSize(self.train_per_domain, self.train_per_domain) for name in DOMAIN_NAMES}
+        sizes.update({name: DomainSize(self.train_per_domain, None) for name in ("handwritten", "thick")},
+                     letters=DomainSize(self.distractors, self.distractors))
+        return sizes
 
     def generate(self) -> ImageData:
         parts = [self._domain(d, name) for d, name in enumerate(track(DOMAIN_NAMES, "digits domains"))]

@@ -99,10 +99,11 @@ class FolderDataset(Dataset):
     #: Parameters that do not change the content (left out of the cache key).
     not_in_key: ClassVar[tuple[str, ...]] = ("root", "workers")
 
-    root: str = ""
-    image_size: int = 64
-    on_corrupt: Literal["skip", "error"] = "skip"
-    workers: int = 0  # decoding threads; 0: one per CPU
+    root: str = field(default="", metadata={"help": "the local folder of the data (--data-root fills it)"})
+    image_size: int = field(default=64, metadata={"help": "side in pixels every image is resized to"})
+    on_corrupt: Literal["skip", "error"] = field(default="skip", metadata={
+        "help": "an unreadable image: skip it (and list it), or stop with an error"})
+    workers: int = field(default=0, metadata={"help": "decoding threads; 0: one per CPU"})
 
     # ------------------------------------------------------------- what subclasses provide
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,11 +43,13 @@ Each domain is capped at train_per_domain / test_per_domain images (a seeded sub
 Digit-Five protocol uses 25000 / 9000; 0 keeps all). Grey images are repeated to RGB;
 everything is resized to image_size (default 32)."""
 
-    image_size: int = 32
-    domains: str = ",".join(DIGITS_FIVE_DOMAINS)
-    train_per_domain: int = 25000
-    test_per_domain: int = 9000
-    seed: int = 0
+    image_size: int = field(default=32, metadata={"help": "side in pixels every image is resized to"})
+    domains: str = field(default=",".join(DIGITS_FIVE_DOMAINS), metadata={"help": "comma-separated domains to read"})
+    train_per_domain: int = field(default=25000, metadata={
+        "help": "training images kept per domain (a seeded subsample; 0 keeps all)"})
+    test_per_domain: int = field(default=9000, metadata={
+        "help": "test images kept per domain (a seeded subsample; 0 keeps all)"})
+    seed: int = field(default=0, metadata={"help": "seed of the subsamples"})
 
     def client_domains(self) -> tuple[str, ...]:
         """The ``domains`` parameter, each checked to be a Digits-Five domain: known without reading the folder."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,8 +36,9 @@ split lists ({domain}_train.txt, {domain}_test.txt). Unzip every zip into ROOT, 
 Classes: the `classes` parameter (comma-separated class folder names, or "all" for all 345);
 default the 10-class subset of the ECOS paper. Labels are re-indexed in the order given."""
 
-    classes: str = ECOS_CLASSES
-    domains: str = ",".join(DOMAINNET_DOMAINS)
+    classes: str = field(default=ECOS_CLASSES, metadata={
+        "help": "comma-separated class folders, or all (345); default the ECOS paper's 10"})
+    domains: str = field(default=",".join(DOMAINNET_DOMAINS), metadata={"help": "comma-separated domains to read"})
 
     def client_domains(self) -> tuple[str, ...]:
         """The ``domains`` parameter: known without reading the folder."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -73,10 +73,11 @@ Images are resized (squashed) to image_size x image_size RGB."""
     #: Name domains in lower case with underscores ("Real World" -> real_world).
     lowercase_domains: ClassVar[bool] = False
 
-    domains: str = ""  # comma-separated; empty: every subfolder of the root
-    distractor_domains: str = ""  # comma-separated domains whose labels are outside the label space
-    test_fraction: float = 0.2
-    seed: int = 0
+    domains: str = field(default="", metadata={"help": "comma-separated domains to read; empty: every subfolder of the root"})
+    distractor_domains: str = field(default="", metadata={
+        "help": "comma-separated domains whose labels are outside the label space"})
+    test_fraction: float = field(default=0.2, metadata={"help": "share of each domain and class held out for testing"})
+    seed: int = field(default=0, metadata={"help": "seed of the train/test split"})
 
     def domain_list(self, root: Path) -> tuple[str, ...]:
         """The domain folders, as named on disk."""
