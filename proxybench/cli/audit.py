@@ -102,14 +102,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     if args.all:
         targets += [(k, n) for k in ("sampler", "task") for n in auditable(k) if (k, n) not in targets]
-    if not targets:
-        raise ProxybenchError(f"choose what to audit: --sampler NAME, --task NAME or --all; auditable: {_all_auditable()}")
+    if not targets and not args.runtime:
+        raise ProxybenchError("choose what to audit: --runtime, --sampler NAME, --task NAME or --all; "
+                              f"auditable: {_all_auditable()}")
     params = _route_params(args.param or [], targets)
     black_box = {name: _black_box_spec(name, params[(kind, name)], args)
                  for kind, name in targets if kind == "sampler" and not args.no_black_box}  # checked before any audit
     use_torch_device(getattr(args, "torch_device", None))
     start = time.perf_counter()
     results: list[AuditResult] = []
+    if args.runtime or args.all:
+        from ..audit.runtime import certify_runtime
+
+        results += certify_runtime(trials=min(args.trials, RUNTIME_TRIALS), delta=args.delta, seed=args.seed,
+                                   confidence=args.confidence, controls=not args.no_controls)
     for kind, name in targets:
         if name not in black_box or hasattr(plugin_class(kind, name), "audit_mechanism"):
             results += audit_plugin(kind, name, params[(kind, name)], trials=args.trials, seed=args.seed,
@@ -163,19 +169,27 @@ def _literal(text: str) -> Any:
         return text
 
 
+#: Releases per side when certifying the runtime (each goes through the mechanism's own code, so they cost more).
+RUNTIME_TRIALS = 20_000
+
 AUDIT_EPILOG = """\
 examples:
+  proxybench audit --runtime
   proxybench audit --sampler ecos
   proxybench audit --sampler my-sampler --spec client_domain=photo --black-box-trials 2000
   proxybench audit --sampler ecos --param target_epsilon=1 --trials 1000000
   proxybench audit --task autolabel --param sigma=5.3 --out audit.json
   proxybench audit --all
 
-A sampler is audited two ways: the black-box path runs its selection in a real run,
-records the requests it sent to the device, and replays that device program on D and
-on D' (D plus a copy of one record) with fresh device noise; plugins that offer
-audit_mechanism() also get the exact fast path. A selection that declares a DP event
-but sends exact replies is flagged.
+--runtime certifies the device runtime's release mechanisms (histogram, sum, kNN vote)
+through their own code against the accountant, with positive controls (per-row clipping,
+half the noise, replace-one told add/remove) that must be flagged; the record's epsilon
+is theirs. A sampler is audited two ways: the black-box path runs its selection in a
+real run, records the requests it sent to the device, and replays them on D and on D'
+(D plus a copy of one original record and its augmentations) with fresh runtime noise;
+plugins that offer audit_mechanism() also get the exact fast path of what they declare.
+A selection that declares a DP event while its device calls were raw (no mechanism) is
+flagged.
 
 exit codes: 0 all bounds below the accountants and every positive control flagged;
 1 an empirical lower bound exceeds an accountant's epsilon (privacy violation);
@@ -186,17 +200,22 @@ exit codes: 0 all bounds below the accountants and every positive control flagge
 
 def add_audit_command(subparsers) -> argparse.ArgumentParser:
     """Register ``proxybench audit`` on an argparse subparsers object; its handler is ``args.func``."""
+    from ..results.audit_columns import AUDIT_COLUMNS_HELP
     from .parsing import HelpFormatter
 
     p = subparsers.add_parser(
         "audit", help="attack the private device mechanisms: empirical lower bound on epsilon vs the accountant",
-        description="Draw the plugin's own noise on two neighbouring device datasets, run the likelihood-ratio "
+        description="Draw a release's noise on two neighbouring device datasets, run the likelihood-ratio "
                     "test, and bound epsilon from below (Clopper-Pearson; direct and Gaussian-DP). A bound above "
                     "the accountant's epsilon is flagged red with exit code 1.",
-        epilog=AUDIT_EPILOG, formatter_class=HelpFormatter)
+        epilog=f"{AUDIT_EPILOG}\n{AUDIT_COLUMNS_HELP}", formatter_class=HelpFormatter)
     p.add_argument("--sampler", action="append", metavar="NAME", help="a sampler to audit; repeatable")
     p.add_argument("--task", action="append", metavar="NAME", help="a task to audit; repeatable")
-    p.add_argument("--all", action="store_true", help="audit every plugin that offers audit_mechanism()")
+    p.add_argument("--runtime", action="store_true",
+                   help="certify the device runtime's release mechanisms against the accountant (at most "
+                        f"{RUNTIME_TRIALS:,} trials a side)")
+    p.add_argument("--all", action="store_true",
+                   help="the runtime, and every plugin that offers audit_mechanism()")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a plugin parameter, e.g. sigma=5; prefix sampler./task./NAME. to pick one plugin")
     p.add_argument("--trials", type=positive_int, default=100_000, help="noisy releases per neighbouring dataset")

@@ -156,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..results.report import write_report
 
     records = _selected(args)
-    figures = write_report(records, args.out)
+    figures = write_report(records, args.out, sources=[args.results])
     Console().print(f"{len(records)} records -> {args.out}/index.html: " + ", ".join(f.file for f in figures),
                     highlight=False)
     return 0

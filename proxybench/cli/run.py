@@ -20,7 +20,16 @@ from ..ml.accelerator import CHOICES, ENV_VAR, parse_device
 from ..run.spec import RunSpec
 from ..util.cache import Cache, default_cache_dir
 from ..util.errors import ProxybenchError, closest
-from .parsing import TRANSPORTS, Parser, check_writable_dir, fraction, non_negative_int, port, positive_int
+from .parsing import (
+    TRANSPORTS,
+    Parser,
+    check_writable_dir,
+    fraction,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
 
 EPILOG_RUN = """\
 examples:
@@ -105,6 +114,9 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
                         "cluster: a running scheduler, or a LocalCluster on 127.0.0.1 (2 workers unless told); "
                         "the selection is the same as in-process, the device side is untouched "
                         "(needs proxybench[dask]; see docs/scale.md)")
+    p.add_argument("--device-epsilon", type=positive_float, default=None, metavar="EPS",
+                   help="the device's own privacy budget: it refuses any release that would take its spent epsilon "
+                        "past EPS (at the run's delta), and every raw reply (default: no budget)")
     add_torch_device_arg(p)
     p.set_defaults(func=cmd_run)
     return p
@@ -121,6 +133,9 @@ def add_device_command(sub: argparse._SubParsersAction) -> Parser:
     q.add_argument("--port", type=port, default=7340, help="port (0 picks a free one)")
     q.add_argument("--sessions", type=non_negative_int, default=None,
                    help="stop after this many sessions (default: serve forever)")
+    q.add_argument("--device-epsilon", type=positive_float, default=None, metavar="EPS",
+                   help="this device's privacy budget per session: releases past it, and raw replies, are refused; "
+                        "a harness can only tighten it (default: no budget)")
     q.set_defaults(func=cmd_device_serve)
     return p
 
@@ -266,6 +281,12 @@ def summary_table(record: dict[str, Any]) -> Table:
     t.add_row("epsilon (select / task / total)",
               f"{_fmt_eps(priv['epsilon_select'])} / {_fmt_eps(priv['epsilon_task'])} / {_fmt_eps(priv['epsilon'])}")
     t.add_row("delta", f"{priv['delta']:g}")
+    if priv.get("device_odometer"):
+        odo = priv["device_odometer"]
+        t.add_row("device budget (spent / budget)", f"{_fmt_eps(odo['epsilon_spent'])} / {odo['budget']:g}")
+    sandbox = record["harness"].get("sandbox") or {}
+    t.add_row("sandbox (cloud / device / programs)",
+              " / ".join(sandbox.get(p, {}).get("mechanism", "?") for p in ("cloud", "device", "programs")))
     env = record["environment"]
     t.add_row("torch device (phi, task models)", " ".join(filter(None, (env.get("torch_device"),
                                                                       env.get("torch_device_name")))) or "?")
@@ -283,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
     with cluster_for_run(args.scheduler):
         record, path = run(spec, args.results_dir, Cache(args.cache_dir), transport=args.device_transport,
-                           device_address=args.device_address)
+                           device_address=args.device_address, device_epsilon=args.device_epsilon)
     console.print(summary_table(record))
     console.print(f"RunRecord: {path}")
     return 0
@@ -293,5 +314,5 @@ def cmd_device_serve(args: argparse.Namespace) -> int:
     from ..harness.children import device_authkey
     from ..harness.device_process import serve
 
-    serve(args.host, args.port, device_authkey(), sessions=args.sessions)
+    serve(args.host, args.port, device_authkey(), sessions=args.sessions, epsilon_budget=args.device_epsilon)
     return 0

@@ -28,11 +28,12 @@ AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
 
 AUDIT_COLUMNS_HELP = """\
 the audit table, column by column (one row per audited mechanism, two lines per row):
-  mechanism   the plugin audited (sampler or task). Second line: "black box" for the replay of a
-  [control]   real run's device requests; [half-noise] or [replace-one] for a positive control, a
-              deliberately broken copy the audit must flag: the same mechanism with half its noise
-              while the accountant keeps the full sigma, or replace-one neighbours while the
-              accountant assumes add/remove.
+  mechanism   the plugin audited (sampler or task), or "runtime" and the device runtime's mechanism.
+  [control]   Second line: "black box" for the replay of a real run's device requests; [half-noise],
+              [replace-one] or [per-row-clip] for a positive control, a deliberately broken copy
+              the audit must flag: half the noise while the accountant keeps the full sigma,
+              replace-one neighbours while the accountant assumes add/remove, or a unit of 8 rows
+              counted row by row while the accountant assumes one row.
   σ           the noise sigma the plugin uses ("-" for a black-box row: the device chose it).
   adjacency   the neighbouring datasets: add_remove (D' = D plus one record), replace_one.
   ε PLD       the epsilon the accountant claims for one release at the table's delta:
