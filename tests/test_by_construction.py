@@ -172,3 +172,10 @@ def test_a_dishonest_sampler_gets_nothing_outside_the_mechanisms(tmp_path):
     assert sum(c["raw"] for c in record["device"]["calls"]) == 7  # all but the histogram release
     sandbox = record["harness"]["sandbox"]
     assert {sandbox[p]["mechanism"] for p in ("cloud", "device", "programs")} == {f"landlock-abi{landlock_abi()}"}
+
+
+def test_a_device_budget_below_the_selection_refuses_it_before_anything_is_released(tmp_path):
+    spec = RunSpec(sampler="ecos", sampler_params={"R": 10},
+                   **{**TINY_RUN, "task": "outsource", "task_params": {"epochs": 1}, "client_domain": "street"})
+    with pytest.raises(ProxybenchError, match=r"device budget: refused, this release would take epsilon to 0\.7255; spent 0 "):
+        run(spec, tmp_path, device_epsilon=0.5)
