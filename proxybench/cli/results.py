@@ -147,7 +147,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         out = args.grid.with_suffix("")
     else:  # a records file regenerates the tables beside it
         out = args.results.parent if is_records_file(args.results) else Path("leaderboards") / args.results.name
-    written = write_leaderboard(records, out, audit=_audit_report(args.audit), keep_records=args.keep_records)
+    # A BANNER.md beside the records goes at the top of the README (a stale board says so, and keeps saying so).
+    banner_file = (args.results.parent if is_records_file(args.results) else args.results) / "BANNER.md"
+    banner = banner_file.read_text() if banner_file.is_file() else ""
+    written = write_leaderboard(records, out, audit=_audit_report(args.audit), keep_records=args.keep_records,
+                                banner=banner)
     Console().print(f"{len(records)} records -> {out}/: " + ", ".join(p.name for p in written), highlight=False)
     return 0
 

@@ -43,12 +43,13 @@ def board_csv(board: Board) -> pd.DataFrame:
 
 
 def write_leaderboard(records: list[dict[str, Any]], out_dir: Path | str, title: str | None = None,
-                      audit: dict[str, Any] | None = None, keep_records: bool = False) -> list[Path]:
+                      audit: dict[str, Any] | None = None, keep_records: bool = False, banner: str = "") -> list[Path]:
     """Write per dataset and task ``DATASET-TASK.{md,csv,html}``, plus ``README.md`` and ``index.html`` with every table.
 
     The title defaults to ``proxybench leaderboard: FOLDERNAME``, so tables regenerated into
     the same folder are the same. ``keep_records`` also writes the ok records behind the
     tables as ``records.jsonl.gz``, from which ``proxybench leaderboard --results`` rebuilds them.
+    ``banner`` (markdown) goes under the README's title: what a reader must know first (a stale board, say).
     """
     boards = build_boards(records, audit)
     if not boards:
@@ -71,7 +72,8 @@ def write_leaderboard(records: list[dict[str, Any]], out_dir: Path | str, title:
         written.append(out / f"{slug}.html")
         written[-1].write_text(html_page(f"{title}: {name}", "".join(board_html(b) for b in group), group))
     written.append(out / "README.md")
-    written[-1].write_text(f"# {title}\n\n{header}\n\n" + "\n".join(board_markdown(b) for b in boards))
+    banner = f"{banner.strip()}\n\n" if banner.strip() else ""
+    written[-1].write_text(f"# {title}\n\n{banner}{header}\n\n" + "\n".join(board_markdown(b) for b in boards))
     written.append(out / "index.html")
     written[-1].write_text(html_page(title, "".join(board_html(b) for b in boards), boards, header))
     if keep_records:
