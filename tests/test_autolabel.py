@@ -6,7 +6,7 @@ import dp_accounting
 import numpy as np
 import pytest
 
-from proxybench import RunSpec, create_task
+from proxybench import ProxybenchError, RunSpec, create_task
 from proxybench.contract.task import TaskContext
 from proxybench.privacy.accounting import epsilon
 from proxybench.run.runner import run
@@ -14,24 +14,26 @@ from proxybench.run.runner import run
 from .conftest import TINY_RUN, gaussian_mixture, make_device
 
 
-def knn_labels(client_x, client_y, queries, **params):
+def knn_labels(client_x, client_y, queries, sigma, **params):
+    """The task's own program and release, through the device runtime."""
     from proxybench.plugins.tasks.autolabel import private_knn_program
 
     device = make_device(client_x, labels=client_y, stage="task")
-    msg = {"queries": queries, "num_classes": 10, **params}
-    return device.call(private_knn_program, msg, phase="task", label="t")["labels"], device
+    release = create_task("autolabel", sigma=sigma, **params).release(num_classes=10)
+    return device.call(private_knn_program, {"queries": queries}, phase="task", label="t", release=release)["release"], \
+        device
 
 
-def test_private_knn_without_noise_is_plain_knn():
+def test_private_knn_with_little_noise_is_plain_knn():
     x, comp = gaussian_mixture(40, 10, 8, seed=0)
-    labels, device = knn_labels(x, comp, x[::7] + 0.01, k=5, sample_rate=1.0, sigma=0.0)
+    labels, device = knn_labels(x, comp, x[::7] + 0.01, k=5, sample_rate=1.0, sigma=1e-6)
     assert np.array_equal(labels, comp[::7])
-    assert device.meter.flops["task"] == 2 * len(x[::7]) * len(x) * 8
+    assert device.meter.flops["task"] == 2 * len(x[::7]) * len(x) * 8  # the runtime's distances
 
 
 def test_private_knn_noise_degrades_labels():
     x, comp = gaussian_mixture(40, 10, 8, seed=0)
-    clean, _ = knn_labels(x, comp, x, k=5, sample_rate=1.0, sigma=0.0)
+    clean, _ = knn_labels(x, comp, x, k=5, sample_rate=1.0, sigma=1e-6)
     noisy, _ = knn_labels(x, comp, x, k=5, sample_rate=1.0, sigma=50.0)
     assert (clean == comp).mean() > 0.95
     assert (noisy == comp).mean() < 0.5
@@ -42,7 +44,10 @@ def test_autolabel_epsilon_is_the_composed_subsampled_gaussian():
     acc = dp_accounting.pld.PLDAccountant()
     acc.compose(dp_accounting.PoissonSampledDpEvent(0.2, dp_accounting.GaussianDpEvent(16.0 / np.sqrt(2))), 100)
     assert epsilon(task.privacy_event(100)) == pytest.approx(acc.get_epsilon(1e-5), rel=1e-6)
-    assert epsilon(create_task("autolabel", sigma=0.0).privacy_event(10)) is None
+    queries = {"queries": np.zeros((100, 4), np.float32)}
+    assert epsilon(task.release(num_classes=10).event(queries)) == pytest.approx(acc.get_epsilon(1e-5), rel=1e-6)
+    with pytest.raises(ProxybenchError, match="sigma must be > 0"):
+        create_task("autolabel", sigma=0.0)
 
 
 def test_autolabel_end_to_end_tiny(tmp_path):

@@ -102,7 +102,8 @@ def test_the_default_ecos_run_selects_the_same_on_a_local_cluster(tmp_path, monk
     """The main job's selection on `--scheduler local:2`: the indices hash of the in-process run.
 
     The task does not touch the selection (same scenario, same seed), so a one-epoch outsource
-    stands in for the main job's autolabel: the check costs a selection, not a training.
+    stands in for the main job's autolabel: the check costs a selection, not a training. Both
+    runs share one cache, so one device secret: the same noise.
     """
     import json
 
@@ -110,8 +111,11 @@ def test_the_default_ecos_run_selects_the_same_on_a_local_cluster(tmp_path, monk
 
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
     monkeypatch.setenv("PROXYBENCH_PROGRESS", "0")
-    assert main(["run", "--sampler", "ecos", "--task", "outsource", "--param", "epochs=1", "--scheduler", "local:2",
-                 "--results-dir", str(tmp_path)]) == 0
-    (path,) = tmp_path.glob("*.json")
-    record = json.loads(path.read_text())
-    assert record["selection"]["indices_hash"].startswith("d549d759d0fb0bce")
+    hashes = []
+    for where in ([], ["--scheduler", "local:2"]):
+        out = tmp_path / ("cluster" if where else "local")
+        assert main(["run", "--sampler", "ecos", "--task", "outsource", "--param", "epochs=1", *where,
+                     "--results-dir", str(out)]) == 0
+        (path,) = out.glob("*.json")
+        hashes.append(json.loads(path.read_text())["selection"]["indices_hash"])
+    assert hashes[0] == hashes[1]

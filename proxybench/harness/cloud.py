@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -118,7 +119,8 @@ def cloud_main(conn: Connection) -> None:
         setup = deserialize(conn.recv_bytes())
         if isolated:
             clean_environment(setup)
-            sandbox = confine(read=(setup["pool_dir"],), write=(setup["scratch"], setup["cache_root"]))
+            sandbox = confine(read=(setup["pool_dir"],), write=(setup["scratch"], setup["cache_root"]),
+                              tcp_open=bool(os.environ.get("PROXYBENCH_SCHEDULER")))  # a dask cluster's ports
             limit_threads(setup)
             exit_when_orphaned()  # after confinement, which needs a single thread
         else:

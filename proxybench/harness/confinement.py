@@ -37,8 +37,12 @@ def enter_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Confine this process (Landlock where the platform has it); the record of what was done."""
+def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = (), tcp_open: bool = False) -> dict[str, Any]:
+    """Confine this process (Landlock where the platform has it); the record of what was done.
+
+    ``tcp_open`` leaves TCP unrestricted: only for a cloud that runs its pool passes on a dask
+    cluster (``--scheduler``), whose workers' ports are not known in advance; the record says so.
+    """
     from ..util.errors import ProxybenchError
     from ..util.sandbox import SandboxPolicy, runtime_read_paths
     from ..util.sandbox import confine as landlock
@@ -46,7 +50,8 @@ def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = ()) -> dict[str
     module_dirs = tuple({os.path.dirname(m.__file__) for m in list(sys.modules.values())
                          if getattr(m, "__file__", None)})
     try:
-        done = landlock(SandboxPolicy(read=runtime_read_paths() + module_dirs + tuple(read), write=tuple(write)))
+        done = landlock(SandboxPolicy(read=runtime_read_paths() + module_dirs + tuple(read), write=tuple(write),
+                                      tcp_open=tcp_open))
     except ProxybenchError as exc:
         return {"mechanism": "none", "reason": str(exc)}
     return done.to_record()

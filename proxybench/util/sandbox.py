@@ -102,6 +102,7 @@ class SandboxPolicy:
     write: tuple[str, ...] = ()  # trees readable and writable (create, remove, truncate, ...)
     tcp_connect: tuple[int, ...] = ()  # the only TCP ports connect() may reach (ABI >= 4); empty: none
     tcp_bind: tuple[int, ...] = ()  # the only TCP ports bind() may take (ABI >= 4); empty: none
+    tcp_open: bool = False  # leave TCP unrestricted (a cloud that talks to a dask cluster, whose ports are not known)
 
     def __post_init__(self):
         for name in ("tcp_connect", "tcp_bind"):
@@ -332,7 +333,7 @@ def confine(policy: SandboxPolicy) -> Confinement:
         return Confinement("none", reason, ("filesystem", "tcp", "ptrace and signal scoping"))
 
     handled_fs = _fs_rights(abi)
-    handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    handled_net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 and not policy.tcp_open else 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
     attr = _RulesetAttr(handled_access_fs=handled_fs, handled_access_net=handled_net, scoped=scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24  # older kernels know only the struct's first fields
@@ -357,4 +358,5 @@ def confine(policy: SandboxPolicy) -> Confinement:
             raise ProxybenchError(f"landlock_restrict_self failed: {os.strerror(e.errno or 0)}") from e
     finally:
         os.close(ruleset_fd)
-    return Confinement(f"landlock-abi{abi}", "", _unenforced(abi, policy))
+    gaps = _unenforced(abi, policy) + (("tcp (left open by the policy)",) if policy.tcp_open else ())
+    return Confinement(f"landlock-abi{abi}", "", gaps)
