@@ -22,6 +22,7 @@ import pandas as pd
 
 from proxybench import Cache, RunSpec, track
 from proxybench.privacy.accounting import epsilon
+from proxybench.results.render import to_markdown
 from proxybench.run.session import RunSession
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
@@ -44,13 +45,12 @@ def compare(old: Path, new: Path) -> None:
     a, b = pd.read_csv(old), pd.read_csv(new)
     both = a.merge(b, on=["sampler", "domain", "seed"], suffixes=("_old", "_new"))
     both["delta"] = both.in_domain_share_new - both.in_domain_share_old
+    both["same_hash"] = (both.indices_hash_old == both.indices_hash_new).astype(int)
     table = both.groupby(["sampler", "domain"]).agg(
         old=("in_domain_share_old", "mean"), new=("in_domain_share_new", "mean"), delta=("delta", "mean"),
         delta_min=("delta", "min"), delta_max=("delta", "max"), eps_old=("epsilon_old", "first"),
-        eps_new=("epsilon_new", "first"), seeds=("seed", "count"), same_hash=("indices_hash_old", "size"))
-    table["same_hash"] = both.groupby(["sampler", "domain"]).apply(
-        lambda g: int((g.indices_hash_old == g.indices_hash_new).sum()), include_groups=False)
-    print(table.round(3).to_markdown())
+        eps_new=("epsilon_new", "first"), seeds=("seed", "count"), same_hash=("same_hash", "sum"))
+    print(to_markdown(table.round(3)))
 
 
 def main() -> None:
