@@ -61,5 +61,6 @@ def test_autolabel_end_to_end_tiny(tmp_path):
     assert led["by_phase"]["task"]["down"] > 0 and led["by_phase"]["model"]["down"] > 0
     assert led["bytes_down"] == sum(v["down"] for v in led["by_phase"].values())
     assert record["device"]["by_phase"]["task"]["flops"] > 0
+    assert record["device"]["by_phase"]["task"]["cpu_seconds"] > 0  # the runtime's kNN vote is device work too
     assert record["privacy"]["epsilon_select"] == 0.0 and record["privacy"]["epsilon"] > 0
     assert TaskContext  # the public context type stays importable

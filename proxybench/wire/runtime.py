@@ -179,10 +179,12 @@ class DeviceRuntime:
                 return self._raw_failure(str(exc), info)
             self.events.append(event)
             return self._answer(serialize(reply), info, None, raw=True)
+        start = time.process_time()
         try:
             values = release.apply(result.value, self.programs.units, self.programs.labels, message, self.rng)
         except ProxybenchError as exc:
             return self._raw_failure(str(exc), info)
+        info["cpu_seconds"] += time.process_time() - start  # the mechanism's own work (a kNN vote's distances)
         info["flops"] += release.flops(len(self.programs.units.inverse), message)
         self.events.append(event)
         return self._answer(serialize({"release": values}), info, event, raw=False)
