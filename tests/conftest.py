@@ -17,7 +17,7 @@ TINY_RUN = {
     "task_params": {"epochs": 2, "k": 5, "sample_rate": 1.0},
 }
 #: The same, as `proxybench run` options (without --budget).
-TINY_ARGS = ["--backbone", "resnet10t", "--weights", "random", "--budget", str(TINY_RUN["budget"]),
+TINY_ARGS = ["--backbone", "resnet10t", "--weights", "random",
              *sum((["--param", f"{k}={v}"] for k, v in TINY_DATASET.items()), []),
              "--param", "epochs=2", "--param", "k=5"]
 

@@ -49,7 +49,7 @@ def test_a_bogus_environment_variable_fails_before_any_work(monkeypatch, tmp_pat
 @no_cuda
 @pytest.mark.parametrize("value", ["cuda", "cuda:1"])
 def test_cuda_without_cuda_names_the_value_and_what_the_machine_has(value, capsys):
-    assert main(["run", "--torch-device", value, *TINY_ARGS]) == 2
+    assert main(["run", "--torch-device", value, "--budget", "60", *TINY_ARGS]) == 2
     err = capsys.readouterr().err
     assert f"'{value}' needs CUDA" in err and "sees only cpu" in err and torch.__version__ in err
     assert "Traceback" not in err
