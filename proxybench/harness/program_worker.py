@@ -23,9 +23,9 @@ import numpy as np
 
 from ..privacy.release import Units
 from ..util.errors import ProxybenchError
-from ..wire.context import DeviceContext, neighbour_rows
+from ..wire.context import DeviceContext
 from ..wire.link import Message, as_field, deserialize, serialize
-from ..wire.runtime import ProgramResult, run_program
+from ..wire.runtime import InlinePrograms, ProgramResult
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -41,15 +41,14 @@ def _cpu_seconds(pid: int) -> float | None:
 def _serve(conn: Connection, make_context: Callable[[str], tuple[DeviceContext, dict]], scratch: str) -> None:
     context, sandbox = make_context(scratch)
     conn.send_bytes(serialize({"confinement": json.dumps(sandbox)}))
+    programs = InlinePrograms(context)  # in this process, the worker, programs run inline
     while True:
         try:
             request = deserialize(conn.recv_bytes())
         except EOFError:
             return
-        ctx = context
-        if request["neighbour"] != "none":
-            ctx = context.rows(*neighbour_rows(context.units, str(request["neighbour"])))
-        result = run_program(ctx, str(request["program"]), deserialize(request["payload"].tobytes()))
+        result = programs.run(str(request["program"]), deserialize(request["payload"].tobytes()),
+                              neighbour=str(request["neighbour"]))
         out: Message = {"flops": result.flops, "cpu_seconds": result.cpu_seconds, "error_type": result.error_type}
         try:
             if result.error_type is None and isinstance(result.value, np.ndarray):

@@ -117,7 +117,3 @@ class Relay:
             self.ledger.record(phase, "up", len(answer["payload"]), f"{env.get('label')}:reply")
             self.meter.add(phase, int(answer["flops"]), float(answer["cpu_seconds"]))
         return serialize({"ok": True, "payload": answer["payload"]})
-
-    def events(self, stage: str) -> list[dict | None]:
-        """The runtime's event of each call the stage made (None for a raw call)."""
-        return [None if c.raw else c.event for c in self.transcript if c.stage == stage]

@@ -221,11 +221,11 @@ class DeviceRuntime:
         rng = np.random.default_rng(int(env["seed"]))
         keep, units = neighbour_rows(self.programs.units, kind)
         labels = None if self.programs.labels is None else self.programs.labels[keep]
-        rows = []
         result = self.programs.run(str(env["program"]), message, neighbour=kind)
+        if result.error_type is not None:
+            raise ProxybenchError(f"replay: {result.error_type}: the device program failed")
+        rows = []
         for _ in range(int(env["trials"])):
-            if result.error_type is not None:
-                raise ProxybenchError(f"replay: {result.error_type}: the device program failed")
             if release is None:
                 rows.append(numeric_vector(check_reply(result.value)))
             else:
