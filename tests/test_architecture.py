@@ -11,7 +11,8 @@ import proxybench
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "proxybench"
-PLUGINS = ROOT / "plugins"
+#: The built-in plugins live in the package beside the core's layers, and obey the rules of third-party plugins.
+PLUGINS = CORE / "plugins"
 
 #: The core's layers, lowest first (docs/architecture.md): a module may import its own layer and those below it.
 LAYERS = ("util", "privacy", "ml", "wire", "contract", "results", "harness", "run", "audit", "testing", "cli")
@@ -24,12 +25,13 @@ def python_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def core_files() -> list[Path]:
+    return [p for p in python_files(CORE) if not p.is_relative_to(PLUGINS)]
+
+
 def module_name(path: Path) -> str:
-    """Dotted name of a file of the core (proxybench/...) or of the built-in plugins (installed as proxybench.plugins)."""
-    if path.is_relative_to(CORE):
-        parts = ("proxybench", *path.relative_to(CORE).with_suffix("").parts)
-    else:
-        parts = ("proxybench", "plugins", *path.relative_to(PLUGINS).with_suffix("").parts)
+    """Dotted name of a file of the package (the core's layers and the built-in plugins)."""
+    parts = ("proxybench", *path.relative_to(CORE).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -76,7 +78,7 @@ def test_every_public_name_imports():
 
 def test_the_layers_are_the_core_folders():
     folders = {p.name for p in CORE.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    assert folders == set(LAYERS)
+    assert folders == {*LAYERS, PLUGINS.name}
     loose = {p.stem for p in CORE.glob("*.py")} - {"__init__"}
     assert loose == set(OLD_PATHS), "a module at the core's top level belongs in a layer"
 
@@ -108,7 +110,7 @@ def plugin_allowed(module: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("path", python_files(CORE), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_core_imports_only_down_and_never_a_plugin(path):
     wrong = layer_violations(module_name(path), imports(path))
     assert not wrong, f"{path.relative_to(ROOT)}:\n  " + "\n  ".join(wrong)
@@ -120,7 +122,7 @@ def test_plugins_use_only_the_public_face(path):
     assert not wrong, f"{path.relative_to(ROOT)} imports internals (use `from proxybench import ...`):\n  " + "\n  ".join(wrong)
 
 
-@pytest.mark.parametrize("path", python_files(CORE) + python_files(PLUGINS), ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", python_files(CORE), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_is_over_the_size_limit(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines (limit {MAX_LINES}): split it by concept"
@@ -157,8 +159,10 @@ def test_names_given_as_strings_resolve():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     module, _, attr = project["project"]["scripts"]["proxybench"].partition(":")
     assert callable(getattr(importlib.import_module(module), attr))
-    packages = set(project["tool"]["setuptools"]["packages"])
-    assert {f"proxybench.{layer}" for layer in LAYERS} <= packages
+    assert project["tool"]["setuptools"]["packages"]["find"]["include"] == ["proxybench", "proxybench.*"]
+    from proxybench.contract.registry import default_plugins
+
+    assert all(importlib.import_module(ep.value) for ep in default_plugins())
     assert PRELOAD and all(importlib.import_module(name) for name in PRELOAD)
 
 

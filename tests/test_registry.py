@@ -127,12 +127,10 @@ def test_create_sampler_validates_parameters():
 
 def test_builtin_samplers_and_tasks_are_named_as_their_entry_points():
     """What lets a lookup (and an unknown name's listing) skip importing the other built-ins (Registry.get)."""
-    from importlib.metadata import entry_points
-
-    from proxybench.contract.registry import NAMED_AS_ENTRY_POINT, builtin_kind
+    from proxybench.contract.registry import NAMED_AS_ENTRY_POINT, builtin_kind, default_plugins
 
     reg = registry()
-    builtins = [ep for ep in entry_points(group="proxybench") if builtin_kind(ep) is not None]
+    builtins = default_plugins()
     assert {builtin_kind(ep) for ep in builtins} == {"sampler", "task", "dataset", "weights"}
     for ep in builtins:
         (loaded,) = [p for p in reg.loaded if p.name == ep.name]

@@ -2,22 +2,24 @@
 
 (Named ``registry``: the name ``proxybench.plugins`` belongs to the built-ins package.)
 
-Every distribution that declares entry points in the ``proxybench`` group is loaded
-one entry point at a time. A plugin that fails to import or register is reported and
-skipped (``PROXYBENCH_STRICT_PLUGINS=1`` makes that fatal), so one broken plugin
-never takes the command down. Names are the public API, so two providers of one
-name is an error that names both.
+The built-ins are the ``DEFAULT_PLUGINS`` tuple of the built-ins package; every other
+distribution that declares entry points in the ``proxybench`` group is a third party. Both
+are registered one plugin module at a time on one pluggy manager, through the same hooks. A
+plugin that fails to import or register is reported and skipped (``PROXYBENCH_STRICT_PLUGINS=1``
+makes that fatal), so one broken plugin never takes the command down. Names are the public
+API, so two providers of one name is an error that names both.
 
 ``registry()`` imports every plugin. ``plugin_class`` and ``plugin_names`` import only the
-entry points that may provide what they are asked for (the command line checks a spec, and
-lists one kind, without importing the task plugins' torch): a built-in entry point's kind is
-its module's package (``proxybench.plugins.samplers...``), and a built-in sampler or task is
-named as its entry point; a third-party entry point may provide anything, so it is imported.
+plugins that may provide what they are asked for (the command line checks a spec, and lists
+one kind, without importing the task plugins' torch): a built-in's kind is its module's
+package (``proxybench.plugins.samplers...``), and a built-in sampler or task is named as its
+plugin; a third-party entry point may provide anything, so it is imported.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Callable
@@ -33,8 +35,9 @@ from . import hookspecs
 from .params import Plugin, coerce_params
 
 ENTRY_POINT_GROUP = "proxybench"
-#: The built-in plugins' package, and the kind its subpackages provide.
+#: The built-in plugins' package (its ``DEFAULT_PLUGINS`` names them), and the kind its subpackages provide.
 BUILTIN_PACKAGE = "proxybench.plugins"
+BUILTIN_DISTRIBUTION = "proxybench"
 BUILTIN_KINDS = {"samplers": "sampler", "tasks": "task", "datasets": "dataset", "weights": "weights"}
 #: Kinds whose built-in modules provide one plugin each, named as the entry point (tests/test_registry.py checks it).
 NAMED_AS_ENTRY_POINT = ("sampler", "task")
@@ -69,12 +72,24 @@ def _strict() -> bool:
     return os.environ.get("PROXYBENCH_STRICT_PLUGINS", "").strip() not in ("", "0", "false", "no")
 
 
+def default_plugins() -> list[EntryPoint]:
+    """The built-ins, as entry points made from ``DEFAULT_PLUGINS`` (reading the tuple imports no plugin)."""
+    builtins = importlib.import_module(BUILTIN_PACKAGE).DEFAULT_PLUGINS
+    return [EntryPoint(name=name, value=module, group=ENTRY_POINT_GROUP) for name, module in builtins]
+
+
+def third_party_plugins() -> list[EntryPoint]:
+    """Entry points of every installed distribution but proxybench itself (an old install of it may still declare some)."""
+    return [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if ep.dist is None or ep.dist.name != BUILTIN_DISTRIBUTION]
+
+
 def builtin_kind(ep: EntryPoint) -> str | None:
-    """The kind a built-in entry point provides, from its module's package; None for a third-party one."""
+    """The kind a built-in provides, from its module's package; None for a third-party entry point."""
+    if ep.dist is not None:
+        return None
     parts = ep.value.partition(":")[0].strip().split(".")
     if parts[:2] != BUILTIN_PACKAGE.split(".") or len(parts) < 4:
-        return None
-    if ep.dist is not None and ep.dist.name != "proxybench":
         return None
     return BUILTIN_KINDS.get(parts[2])
 
@@ -99,13 +114,8 @@ class Registry:
         self._pending: list[EntryPoint] = []  # entry points found (``discover``) and not imported yet
 
     def discover(self) -> None:
-        """Find the entry points in the installed metadata without importing them (``load_pending`` or ``get`` does)."""
-        self._pending = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-
-    def load_entry_points(self) -> None:
-        """Find and import every entry point."""
-        self.discover()
-        self.load_pending()
+        """Find the built-ins and the installed entry points without importing them (``load_pending`` or ``get`` does)."""
+        self._pending = sorted(default_plugins() + third_party_plugins(), key=lambda e: e.name)
 
     @property
     def complete(self) -> bool:
@@ -128,8 +138,10 @@ class Registry:
         return sorted(set(self._tables.get(kind, {})) | pending)
 
     def _load_one(self, ep: EntryPoint) -> None:
-        dist = ep.dist.name if ep.dist is not None else "?"
-        version = ep.dist.version if ep.dist is not None else "?"
+        if ep.dist is None:  # a built-in
+            dist, version = BUILTIN_DISTRIBUTION, importlib.metadata.version(BUILTIN_DISTRIBUTION)
+        else:
+            dist, version = ep.dist.name, ep.dist.version
         try:
             module = ep.load()
             self.register(module, name=ep.name, distribution=dist, version=version)

@@ -56,9 +56,9 @@ def _distribution_of(module_name: str) -> str | None:
 def _package_dirs(top: str) -> list[tuple[str, Path]]:
     """(dotted name, folder or file) of a top-level package and of its subpackages that live elsewhere.
 
-    An editable install may map a subpackage to a folder outside its parent's (proxybench
-    maps ``proxybench.plugins`` to ``plugins/``); such subpackages are found among the
-    imported modules, which include every plugin once the registry has loaded.
+    An editable install may map a subpackage to a folder outside its parent's (setuptools'
+    ``package-dir``); such subpackages are found among the imported modules, which include
+    every plugin once the registry has loaded.
     """
     spec = importlib.util.find_spec(top)
     if spec is None:
