@@ -96,16 +96,29 @@ class ClaimsClientFree(Sampler):
         return Selection(indices=nearest(cloud, device.call(exact_mean, {})["mean"], budget), privacy=non_private())
 
 
+#: what ``Snoop`` found of the device in its own process, one entry per selection
+SNOOPED: list[int] = []
+
+
+def client_pixel_sum(ctx: DeviceContext, msg: Message) -> Message:
+    """A raw reply that tells which rows the device holds."""
+    return {"sum": np.float64(ctx.images.astype(np.float64).sum())}
+
+
 @dataclass
 class Snoop(Sampler):
-    """Looks for the device's context in its own process and reads it instead of asking."""
+    """Looks for the device's rows in its own process (contexts, or the tiny scenario's client rows) and reads them."""
 
     name: ClassVar[str] = "kit-snoop"
     description: ClassVar[str] = "broken: reads device data from its process's memory"
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
-        found = [o for o in gc.get_objects() if isinstance(o, DeviceContext)]
-        point = found[0].features().mean(0) if found else np.zeros(cloud.features.shape[1])
+        from proxybench.testing import TinyScenario
+
+        found = [o.features() for o in gc.get_objects() if isinstance(o, DeviceContext)]
+        found += [o.phi.extract(o.client_images) for o in gc.get_objects() if isinstance(o, TinyScenario)]
+        SNOOPED.append(len(found))
+        point = found[0].mean(0) if found else np.zeros(cloud.features.shape[1])
         return Selection(indices=nearest(cloud, point, budget))
 
 

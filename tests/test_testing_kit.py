@@ -100,24 +100,40 @@ def test_closure_as_device_program():
             "top level")
 
 
-def test_reading_device_memory_instead_of_asking():
-    _caught(check_sampler, kit_plugins.Snoop, "link-only", "no device data anywhere")
+def test_the_checking_process_holds_no_device_data(tiny_scenario):
+    """The checks run the device in another process: a sampler that searches its own memory finds nothing to read.
+
+    The tiny scenario's client rows are in this process (the fixture built them), but they are
+    not the kit device's: those are drawn in the child from a secret.
+    """
+    kit_plugins.SNOOPED.clear()
+    check_sampler(kit_plugins.Snoop, budgets=(7,))
+    assert kit_plugins.SNOOPED and set(kit_plugins.SNOOPED) == {1}  # only the fixture's scenario, never a context
 
 
-def test_a_device_context_left_in_uncollected_garbage_does_not_hide_a_snoop():
-    """A context earlier work dropped inside a reference cycle is still in gc.get_objects() until a collection."""
-    import gc
+def _may_trace() -> bool:
+    """Whether this process holds CAP_SYS_PTRACE (as root does): then no sandbox keeps it out of another's memory."""
+    with open("/proc/self/status") as f:
+        caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    return bool(caps >> 19 & 1)
 
-    from proxybench.testing.scenario import tiny_scenario
 
-    gc.disable()  # keep the cycle uncollected, as between two collections of a long test session
-    try:
-        cycle = {"context": tiny_scenario().device_context()}
-        cycle["self"] = cycle
-        del cycle
-        _caught(check_sampler, kit_plugins.Snoop, "link-only", "no device data anywhere")
-    finally:
-        gc.enable()
+def test_the_kit_device_rows_are_its_own():
+    """Neither the public generator nor a second kit device gives the rows a kit device holds; its memory is closed."""
+    from proxybench.testing import KitDevice, tiny_scenario
+
+    def pixel_sum(device):
+        return float(device.call(kit_plugins.client_pixel_sum, {})["sum"])
+
+    with KitDevice() as first, KitDevice() as second:
+        sums = [kit.live(pixel_sum, "probe")[0] for kit in (first, second, first)]
+        crossing = first.live(pixel_sum, "probe")[1]
+        if first.sandbox.get("mechanism") != "none" and not _may_trace():
+            with pytest.raises(PermissionError):
+                open(f"/proc/{first._process.pid}/mem", "rb")
+    assert crossing.calls[0].raw and crossing.calls[0].program.endswith("client_pixel_sum")
+    assert sums[0] == sums[2] and sums[0] != sums[1]
+    assert sums[0] != float(tiny_scenario().client_images.astype(np.float64).sum())
 
 
 def test_declared_noise_that_is_not_added():

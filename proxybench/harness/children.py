@@ -31,7 +31,7 @@ TRANSPORTS = ("pipe", "tcp")
 PRELOAD = (cloud_main.__module__, device_main.__module__)
 
 
-def _forkserver() -> multiprocessing.context.BaseContext:
+def child_context() -> multiprocessing.context.BaseContext:
     """Children fork from a clean server that imported torch once, not from the harness's memory.
 
     Its OpenMP threads wait passively (set before the server starts, when libgomp reads it):
@@ -101,7 +101,7 @@ class Children:
             raise ProxybenchError(f"unknown device transport {transport!r}; choose {' or '.join(TRANSPORTS)}")
         if isolation not in ("process", "thread"):
             raise ProxybenchError(f"unknown isolation {isolation!r}; choose process or thread")
-        ctx = _forkserver() if isolation == "process" else None
+        ctx = child_context() if isolation == "process" else None
         self.workers: list[Any] = []
 
         def start(target, *args) -> Any:

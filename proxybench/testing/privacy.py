@@ -22,9 +22,8 @@ from ..privacy.bounds import lower_bounds
 from ..privacy.mechanism import AuditMechanism
 from ..run.runner import derived_kind, stage_privacy
 from ..util.errors import ProxybenchError
-from ..wire.context import DeviceContext
 from ..wire.link import as_field, deserialize, serialize
-from ..wire.runtime import DeviceRuntime, InlinePrograms
+from ..wire.runtime import DeviceRuntime, Programs
 from .rules import ContractError
 
 #: (class kind, kind derived from the run) pairs where the class claims more privacy than the run had
@@ -88,10 +87,14 @@ def check_mechanism(plugin: Any, label: str, adjacency: str | None) -> None:
                             "privatize with the sigma the DP event states, on values of the declared sensitivity")
 
 
-def check_replies(label: str, calls: list[Call], context: DeviceContext, epsilon: float,
+def check_replies(label: str, calls: list[Call], programs: Programs, epsilon: float,
                   delta: float, trials: int, seed: int = 0) -> None:
-    """The black-box path of ``audit-consistent``: replay the real requests on D and D', attack the replies."""
-    runtime = DeviceRuntime(InlinePrograms(context), np.random.default_rng(seed), delta, grid=NO_GRID)
+    """The black-box path of ``audit-consistent``: replay the real requests on D and D', attack the replies.
+
+    ``programs`` runs them where the device's rows are (the kit device's worker); the auditor's
+    runtime draws its own noise from ``seed``, which the plugin never sees.
+    """
+    runtime = DeviceRuntime(programs, np.random.default_rng(seed), delta, grid=NO_GRID)
     sides = []
     for side in ("none", "add"):
         replies = []

@@ -1,35 +1,21 @@
-"""The rules every plugin is held to, the error that names a broken one, and the devices the checks hand out.
+"""The rules every plugin is held to, and the error that names a broken one.
 
 Each rule has a name (``RULES``); a broken rule raises ``ContractError`` with the plugin,
-the rule, what happened and how to fix it. ``CheckedDevice`` refuses what a real device
-could not install or carry before it is sent; ``Transcript`` records what crossed and
-``replay`` answers the same requests from the record alone, with no device data anywhere.
+the rule, what happened and how to fix it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import math
 import re
 import typing
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from ..contract.params import Plugin, coerce_params
 from ..contract.sampler import PrivacyKind
-from ..harness.local import local_device
-from ..harness.relay import Call
-from ..privacy.release import Release
 from ..util.errors import ProxybenchError
-from ..wire.context import DeviceContext, ScoringContext
-from ..wire.device import Device
-from ..wire.link import Message, deserialize, serialize
-from ..wire.phases import SELECT, Phase
-from ..wire.programs import DeviceProgram, program_ref
 
 #: rule name -> what it demands (docs/plugins.md lists them; a test holds the two together)
 RULES = {
@@ -38,8 +24,10 @@ RULES = {
     "budget-exact": "select() returns a Selection of exactly `budget` indices",
     "unique-indices": "the indices are integers, unique, and inside 0..pool size - 1",
     "deterministic": "the same seed gives the same result (all randomness from the rng given; device noise is the runtime's)",
-    "program-by-reference": "device programs are module-level functions of an importable module, messages hold arrays and scalars",
-    "privacy-declared": "a stage that called the device declares what it released: a DP event with its adjacency, or non_private()",
+    "program-by-reference": "device programs are module-level functions of an importable module, "
+                            "messages hold arrays and scalars",
+    "privacy-declared": "a stage that called the device declares what it released: a DP event with its adjacency, "
+                        "or non_private()",
     "kind-consistent": "the class's `kind` does not claim more privacy than what the run did",
     "link-only": "what the plugin learns of the device comes from the replies: the same replies give the same result",
     "audit-consistent": "the audit agrees with the declaration: noise really added, the worst neighbour within the sensitivity",
@@ -52,7 +40,6 @@ NAME_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 KINDS: tuple[str, ...] = get_args(PrivacyKind)
 #: what ``--param key=value`` can parse (contract/params.py), besides Literal choices and Optional
 PARSEABLE = (int, float, bool, str)
-T = TypeVar("T")
 
 
 class ContractError(ProxybenchError, AssertionError):
@@ -61,7 +48,7 @@ class ContractError(ProxybenchError, AssertionError):
     def __init__(self, plugin: str, rule: str, problem: str, fix: str):
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; rules are {', '.join(RULES)}")
-        self.plugin, self.rule = plugin, rule
+        self.plugin, self.rule, self.problem, self.fix = plugin, rule, problem, fix
         super().__init__(f"{plugin} breaks rule {rule!r} ({RULES[rule]}): {problem}\n  how to fix: {fix}")
 
 
@@ -128,100 +115,3 @@ def make_plugin(cls: type[Plugin], label: str, params: dict[str, Any] | None) ->
     except ProxybenchError as exc:
         raise ContractError(label, "typed-parameters", f"the parameters {params or {}} are refused: {exc}",
                             "pass parameters the class declares, with values of their types") from exc
-
-
-class CheckedDevice(Device):
-    """A device handle that refuses, with the rule's name, a program or a message a real device could not take."""
-
-    def __init__(self, send: Callable[[bytes], bytes], label: str):
-        super().__init__(send)
-        self._label = label
-
-    def call(self, program: DeviceProgram, message: Message, phase: Phase = SELECT, label: str = "",
-             release: Release | None = None) -> Message:
-        try:
-            program_ref(program)
-        except ProxybenchError as exc:
-            raise ContractError(self._label, "program-by-reference", str(exc),
-                                "define the program with `def` at the top level of your plugin's module "
-                                "(not inside select(), not a lambda or a method, not in a script run as __main__) "
-                                "and pass its parameters in the message") from exc
-        if not isinstance(message, dict):
-            raise ContractError(self._label, "program-by-reference", f"the message is a {type(message).__name__}",
-                                "send a dict of field name -> numpy array or JSON scalar")
-        try:
-            serialize(message)
-        except ProxybenchError as exc:
-            raise ContractError(self._label, "program-by-reference", str(exc),
-                                "send numpy arrays (not object arrays) and int, float, bool, str or None") from exc
-        return super().call(program, message, phase, label, release)
-
-
-class Transcript:
-    """Forwards requests to the device and records each (request, reply) pair as the bytes that crossed."""
-
-    def __init__(self, send: Callable[[bytes], bytes]):
-        self._send = send
-        self.exchanges: list[tuple[bytes, bytes]] = []
-
-    def __call__(self, request: bytes) -> bytes:
-        reply = self._send(request)
-        self.exchanges.append((request, reply))
-        return reply
-
-
-def replay(exchanges: list[tuple[bytes, bytes]], label: str) -> Callable[[bytes], bytes]:
-    """A device that answers from a transcript alone: the same requests in the same order get the same replies."""
-    pending = list(exchanges)
-
-    def send(request: bytes) -> bytes:
-        if not pending:
-            raise ContractError(label, "link-only", f"with replies alone it sent {len(exchanges) + 1} requests, "
-                                f"against {len(exchanges)} when the device was there",
-                                "decide what to ask from the cloud view, the rng and earlier replies only")
-        expected, reply = pending.pop(0)
-        if request != expected:
-            raise ContractError(label, "link-only", "with replies alone it sent a request the run with the device "
-                                "did not send", "build requests from the cloud view, the rng and earlier replies only")
-        return reply
-
-    return send
-
-
-@dataclass
-class Crossing:
-    """What crossed the link in one live run: the exchanges as bytes, the counted requests, the scoring calls."""
-
-    exchanges: list[tuple[bytes, bytes]]
-    calls: list[Call]  # each counted request, with the runtime's release and event (the black-box audit replays them)
-    scoring_calls: int
-
-
-def live(work: Callable[[Device], T], context: DeviceContext, label: str, stage: Phase = SELECT, seed: int = 0,
-         scoring: ScoringContext | None = None) -> tuple[T, Crossing]:
-    """``work(device)`` against the device runtime on ``context`` (its noise from ``seed``), behind the counting relay;
-    the rule ``link-only`` then demands that nothing kept the context alive (only the relay and the runtime held it)."""
-    alive = weakref.ref(context)
-    relay = local_device(context, stage=stage, seed=seed, scoring=scoring)[1]
-    del context
-    transcript = Transcript(lambda request: relay.forward(deserialize(request)))
-    result = work(CheckedDevice(transcript, label))
-    crossing = Crossing(transcript.exchanges, [c for c in relay.transcript if c.stage == stage], relay.scoring_calls)
-    del relay, transcript
-    if alive() is not None:
-        gc.collect()  # only when reference counting has not freed it: a full collection costs a fraction of a second
-    if alive() is not None:
-        raise ContractError(label, "link-only", "after it returned, the device's private context was still alive: "
-                            "the plugin kept a reference to device data outside the link",
-                            "keep nothing of the device but the replies device.call returns")
-    return result, crossing
-
-
-def replayed(work: Callable[[Device], T], crossing: Crossing, label: str) -> T:
-    """``work(device)`` against a device that answers from ``crossing`` alone: no device data exists anywhere.
-
-    A full collection first: contexts that earlier work dropped inside reference cycles stay
-    in ``gc.get_objects()`` until one, and a plugin that reads memory would find them there.
-    """
-    gc.collect()
-    return work(CheckedDevice(replay(crossing.exchanges, label), label))

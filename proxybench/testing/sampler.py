@@ -1,4 +1,4 @@
-"""``check_sampler``: run a sampler class on the tiny scenario and hold it to every rule of the contract."""
+"""``check_sampler``: run a sampler class on the tiny pool, its device in another process, and hold it to every rule."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import numpy as np
 from ..contract.sampler import Sampler, Selection
 from ..run.runner import runtime_privacy
 from ..wire.device import Device
-from .privacy import check_kind, check_mechanism, check_privacy, check_released, check_replies
-from .rules import KINDS, ContractError, check_class, live, make_plugin, replayed
-from .scenario import TinyScenario, tiny_scenario
+from .crossing import replayed
+from .kit_device import KitDevice
+from .privacy import check_kind, check_mechanism, check_privacy, check_released
+from .rules import KINDS, ContractError, check_class, make_plugin
+from .scenario import TinyPool, tiny_pool
 
 #: budgets tried by default: one point, a few, a quarter of the tiny pool
 BUDGETS = (1, 7, 60)
@@ -41,9 +43,9 @@ def _indices(label: str, selection: Any, budget: int, pool_size: int) -> np.ndar
     return idx
 
 
-def _selector(sampler: Sampler, scenario: TinyScenario, budget: int, seed: int) -> Callable[[Device], Selection]:
+def _selector(sampler: Sampler, pool: TinyPool, budget: int, seed: int) -> Callable[[Device], Selection]:
     """The work of one selection, given a device: the cloud view the sampler may see and an rng from ``seed``."""
-    cloud = scenario.cloud_view(labels=sampler.needs_pool_labels, oracle=sampler.kind == "oracle")
+    cloud = pool.cloud_view(labels=sampler.needs_pool_labels, oracle=sampler.kind == "oracle")
     return lambda device: sampler.select(cloud, device, budget, np.random.default_rng(seed))
 
 
@@ -59,30 +61,29 @@ def check_sampler(cls: type[Sampler], params: dict[str, Any] | None = None, budg
         raise ContractError(label, "plugin-class", f"kind {cls.kind!r} is not one of {', '.join(KINDS)}",
                             "set `kind: ClassVar[str]` to what the sampler claims; runs derive the real one")
     sampler = make_plugin(cls, label, params)
-    scenario = tiny_scenario()
-    delta = scenario.cloud_view().delta
-    for budget in budgets:
-        select = _selector(sampler, scenario, budget, seed)
-        selection, crossing = live(select, scenario.device_context(), label, seed=seed + 1)
-        idx = _indices(label, selection, budget, scenario.pool_size)
-        again = _indices(label, live(select, scenario.device_context(), label, seed=seed + 1)[0], budget,
-                         scenario.pool_size)
-        if not np.array_equal(idx, again):
-            raise ContractError(label, "deterministic", f"two selections of budget {budget} with seed {seed} differ "
-                                f"in {int(np.sum(np.sort(idx) != np.sort(again)))} positions",
-                                "draw every random number from the rng select() gets (seed libraries from it: "
-                                "kmeans(..., seed=int(rng.integers(2**31))))")
-        used = bool(crossing.calls)
-        declared = check_privacy(label, "selection", used, selection.privacy, selection.adjacency, delta)
-        claim = runtime_privacy(crossing.calls, delta)
-        check_released(label, declared, claim)
-        check_kind(label, sampler.kind, used, claim)
-        if not np.array_equal(idx, np.asarray(replayed(select, crossing, label).indices)):
-            raise ContractError(label, "link-only", "given the same replies but no device data anywhere in the "
-                                "process, it chose other points: it learnt about the device outside the link",
-                                "use only the cloud view, the rng and the replies of device.call")
-    if claim["epsilon"]:
-        if callable(getattr(sampler, "audit_mechanism", None)):
-            check_mechanism(sampler, label, selection.adjacency)
-        check_replies(label, crossing.calls, scenario.device_context(), claim["epsilon"], delta,
-                      audit_trials, seed)
+    pool = tiny_pool()
+    delta = pool.cloud_view().delta
+    with KitDevice(delta=delta, seed=seed) as device:
+        for budget in budgets:
+            select = _selector(sampler, pool, budget, seed)
+            selection, crossing = device.live(select, label)
+            idx = _indices(label, selection, budget, pool.pool_size)
+            again = _indices(label, device.live(select, label)[0], budget, pool.pool_size)
+            if not np.array_equal(idx, again):
+                raise ContractError(label, "deterministic", f"two selections of budget {budget} with seed {seed} "
+                                    f"differ in {int(np.sum(np.sort(idx) != np.sort(again)))} positions",
+                                    "draw every random number from the rng select() gets (seed libraries from it: "
+                                    "kmeans(..., seed=int(rng.integers(2**31))))")
+            used = bool(crossing.calls)
+            declared = check_privacy(label, "selection", used, selection.privacy, selection.adjacency, delta)
+            claim = runtime_privacy(crossing.calls, delta)
+            check_released(label, declared, claim)
+            check_kind(label, sampler.kind, used, claim)
+            if not np.array_equal(idx, np.asarray(replayed(select, crossing, label).indices)):
+                raise ContractError(label, "link-only", "given the same replies but no device data anywhere in the "
+                                    "process, it chose other points: it learnt about the device outside the link",
+                                    "use only the cloud view, the rng and the replies of device.call")
+        if claim["epsilon"]:
+            if callable(getattr(sampler, "audit_mechanism", None)):
+                check_mechanism(sampler, label, selection.adjacency)
+            device.audit_replies(label, claim["epsilon"], audit_trials, seed)

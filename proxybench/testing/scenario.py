@@ -2,9 +2,12 @@
 
 The pool has three domains of 32x32 images (the client's, another, and distractors outside
 the label space); phi is a small seeded network wrapped in the real ``Extractor``, so pool
-and client features come from the same public extractor as in a run. The device is the real
-device runtime behind the harness's counting relay, in this process (``local_device``): same
-bytes, same programs by reference, same meter; only the process boundary is missing.
+and client features come from the same public extractor as in a run.
+
+``tiny_scenario`` holds the client's rows in this process and connects a device runtime
+behind the harness's counting relay here too (``local_device``): for a plugin's own unit
+tests, where only the process boundary is missing. The conformance checks take the cloud's
+part only (``tiny_pool``) and a ``KitDevice`` (``testing.kit_device``) in another process.
 """
 
 from __future__ import annotations
@@ -56,18 +59,14 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True, eq=False)
-class TinyScenario:
-    """Pool rows for the cloud, client rows for the device, and phi; ``cloud_view`` and ``connect`` make the two sides."""
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TinyPool:
+    """The cloud's part of the tiny scenario: pool rows, ground truth and phi, and nothing of the client."""
 
     pool_images: np.ndarray
     pool_labels: np.ndarray
     pool_domains: np.ndarray  # ground truth: for oracle samplers and for checks, never for a sampler
     pool_features: np.ndarray
-    client_images: np.ndarray
-    client_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
     phi: Extractor
     num_classes: int = NUM_CLASSES
 
@@ -80,6 +79,16 @@ class TinyScenario:
         return CloudView(features=self.pool_features, images=ImageRows(self.pool_images, np.arange(self.pool_size)),
                          labels=self.pool_labels if labels else None, extractor=self.phi,
                          oracle_in_domain=self.pool_domains == 0 if oracle else None, delta=delta)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class TinyScenario(TinyPool):
+    """The pool and phi, and the client's rows in this process; ``connect`` makes a device over them."""
+
+    client_images: np.ndarray
+    client_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
 
     def device_context(self, labels: bool = False) -> DeviceContext:
         """The device's private side as programs see it: its own copy of the client rows, and phi."""
@@ -103,21 +112,45 @@ class DeviceLink:
     relay: Relay
 
 
-@functools.lru_cache(maxsize=4)
-def tiny_scenario(seed: int = 0) -> TinyScenario:
-    """The tiny scenario of ``seed`` (built once per process; its arrays are read-only)."""
+def private_rows(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The client's training and test rows (images, labels) of the pool's domain 0, drawn from ``rng``."""
+    client_labels = np.arange(CLIENT_TRAIN) % NUM_CLASSES
+    test_labels = np.arange(CLIENT_TEST) % NUM_CLASSES
+    return _images(0, client_labels, rng), client_labels, _images(0, test_labels, rng), test_labels
+
+
+def _draw_pool(seed: int) -> tuple[TinyPool, np.random.Generator]:
+    """The pool of ``seed``, and the generator after it (``tiny_scenario`` draws the client's rows from it)."""
     rng = np.random.default_rng(seed)
     per_class = POOL_PER_DOMAIN // NUM_CLASSES
     pool_labels = np.concatenate([np.repeat(np.arange(NUM_CLASSES), per_class)] * 2
                                  + [np.full(POOL_PER_DOMAIN, OUTSIDE_LABEL_SPACE)])
     pool_domains = np.repeat(np.arange(3), POOL_PER_DOMAIN)
     pool_images = np.concatenate([_images(d, pool_labels[pool_domains == d], rng) for d in range(3)])
-    client_labels = np.arange(CLIENT_TRAIN) % NUM_CLASSES
-    test_labels = np.arange(CLIENT_TEST) % NUM_CLASSES
     phi = tiny_phi(seed=seed)
     pool_features = phi.extract(pool_images, desc="tiny pool")
+    pool = TinyPool(pool_images=_readonly(pool_images), pool_labels=_readonly(pool_labels.astype(np.int64)),
+                    pool_domains=_readonly(pool_domains), pool_features=_readonly(pool_features), phi=phi)
+    return pool, rng
+
+
+@functools.lru_cache(maxsize=4)
+def tiny_pool(seed: int = 0) -> TinyPool:
+    """The cloud's part of the tiny scenario of ``seed`` (built once per process; read-only arrays).
+
+    The conformance checks use it with a ``KitDevice``, whose client rows are drawn in another
+    process from a secret: nothing in the checking process holds or can rebuild them.
+    """
+    return _draw_pool(seed)[0]
+
+
+@functools.lru_cache(maxsize=4)
+def tiny_scenario(seed: int = 0) -> TinyScenario:
+    """The tiny scenario of ``seed``, its client rows in this process (built once per process; read-only arrays)."""
+    pool, rng = _draw_pool(seed)
+    client_images, client_labels, test_images, test_labels = private_rows(rng)
     return TinyScenario(
-        pool_images=_readonly(pool_images), pool_labels=_readonly(pool_labels.astype(np.int64)),
-        pool_domains=_readonly(pool_domains), pool_features=_readonly(pool_features),
-        client_images=_readonly(_images(0, client_labels, rng)), client_labels=_readonly(client_labels),
-        test_images=_readonly(_images(0, test_labels, rng)), test_labels=_readonly(test_labels), phi=phi)
+        pool_images=pool.pool_images, pool_labels=pool.pool_labels, pool_domains=pool.pool_domains,
+        pool_features=pool.pool_features, client_images=_readonly(client_images),
+        client_labels=_readonly(client_labels), test_images=_readonly(test_images),
+        test_labels=_readonly(test_labels), phi=pool.phi)

@@ -1,8 +1,7 @@
-"""``check_task``: run a task class on a selection of the tiny scenario and hold it to the contract."""
+"""``check_task``: run a task class on a selection of the tiny pool, its device in another process, and check it."""
 
 from __future__ import annotations
 
-import functools
 import json
 import tempfile
 from collections.abc import Callable
@@ -19,12 +18,14 @@ from ..run.runner import runtime_privacy
 from ..util.cache import Cache
 from ..wire.device import Device
 from ..wire.phases import TASK
+from .crossing import replayed
+from .kit_device import KitDevice
 from .privacy import check_mechanism, check_privacy, check_released
-from .rules import ContractError, check_class, live, make_plugin, replayed
-from .scenario import TinyScenario, tiny_scenario
+from .rules import ContractError, check_class, make_plugin
+from .scenario import TinyPool, tiny_pool
 
 
-def _runner(task: Task, scenario: TinyScenario, budget: int, seed: int, cache: str) -> Callable[[Device], Any]:
+def _runner(task: Task, scenario: TinyPool, budget: int, seed: int, cache: str) -> Callable[[Device], Any]:
     """The work of one task run, given a device: a seeded selection of ``budget`` pool points, a cache of its own."""
     pick = np.sort(np.random.default_rng(seed).choice(scenario.pool_size, budget, replace=False))
     picked = PickedData(images=scenario.pool_images[pick], features=np.asarray(scenario.pool_features[pick]),
@@ -66,23 +67,22 @@ def check_task(cls: type[Task], params: dict[str, Any] | None = None, budget: in
     """
     label = check_class(cls, Task, "task")
     task = make_plugin(cls, label, params)
-    scenario = tiny_scenario()
-    with tempfile.TemporaryDirectory(prefix="proxybench-check-") as cache:
-        run = _runner(task, scenario, budget, seed, cache)
-        context = functools.partial(scenario.device_context, labels=cls.device_has_labels)
-        result, crossing = live(run, context(), label, stage=TASK, seed=seed + 1, scoring=scenario.scoring_context())
+    pool = tiny_pool()
+    delta = pool.cloud_view().delta
+    with tempfile.TemporaryDirectory(prefix="proxybench-check-") as cache, \
+            KitDevice(labels=cls.device_has_labels, stage=TASK, delta=delta, seed=seed) as device:
+        run = _runner(task, pool, budget, seed, cache)
+        result, crossing = device.live(run, label)
         metrics = _metrics(label, result)
         if not crossing.scoring_calls and not crossing.calls:
             raise ContractError(label, "task-result", "the accuracy was not scored on the device: run() made no "
                                 "device call", "score the model with self.score(ctx, model) (SupervisedTask) or "
                                 "evaluate_on_device(ctx.device, model, ...)")
-        if _metrics(label, live(run, context(), label, stage=TASK, seed=seed + 1,
-                                scoring=scenario.scoring_context())[0]) != metrics:
+        if _metrics(label, device.live(run, label)[0]) != metrics:
             raise ContractError(label, "deterministic", f"two runs with seed {seed} gave different metrics",
                                 "draw randomness from ctx.rng and ctx.seed (torch too: SupervisedTask.fit seeds it)")
-        declared = check_privacy(label, "task", bool(crossing.calls), result.privacy, result.adjacency,
-                                 scenario.cloud_view().delta)
-        claim = runtime_privacy(crossing.calls, scenario.cloud_view().delta)
+        declared = check_privacy(label, "task", bool(crossing.calls), result.privacy, result.adjacency, delta)
+        claim = runtime_privacy(crossing.calls, delta)
         check_released(label, declared, claim)
         if _metrics(label, replayed(run, crossing, label)) != metrics:
             raise ContractError(label, "link-only", "given the same replies but no device data anywhere in the "
