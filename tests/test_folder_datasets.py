@@ -143,10 +143,11 @@ def test_imagefolder_run_with_distractors(tmp_path):
     _tree(root, ("letters",), ("A", "B"))
     record = _run(tmp_path, "imagefolder", root, "photo", ["--param", "distractor_domains=letters",
                                                            "--param", "test_fraction=0.25"])
-    assert record["selection"]["pool_size"] == 6 + 3 + 8  # sketch train + half of photo train + letters
+    # 3 training images a class: 2 of them private (round(1.5)), 1 public, in photo and in sketch; letters all public
+    assert record["selection"]["pool_size"] == 2 + 2 + 8 and record["selection"]["client_train_size"] == 4
     data = create_dataset("imagefolder", root=str(root), distractor_domains="letters").load(Cache(tmp_path / "c"))
     letters = data.domains == data.domain_names.index("letters")
-    assert (data.labels[letters] == -1).all() and not data.is_test[letters].any()
+    assert (data.labels[letters] == -1).all() and not (data.is_test | data.is_private)[letters].any()
     assert data.class_names == ("cat", "dog") and data.client_domains == ("photo", "sketch")
 
 

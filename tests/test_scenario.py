@@ -1,6 +1,8 @@
-"""Client/pool/test splits keep originals apart and hide nothing they should not."""
+"""Client/pool/test splits keep originals apart and hide nothing they should not (the shared pool: test_pool_split.py)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -24,17 +26,17 @@ def test_no_original_is_shared_between_client_pool_and_test(data, domain):
     assert not groups["client"] & groups["pool"]
     assert not groups["client"] & groups["test"]
     assert not groups["pool"] & groups["test"]
-    assert not data.is_test[sc.pool_idx].any()
+    assert not data.is_test[sc.pool_idx].any() and not data.is_private[sc.pool_idx].any()
     (dom,) = sc.client_domain_ids
-    assert (data.domains[sc.client_train_idx] == dom).all()
+    assert (data.domains[sc.client_train_idx] == dom).all() and data.is_private[sc.client_train_idx].all()
     assert (data.domains[sc.client_test_idx] == dom).all() and data.is_test[sc.client_test_idx].all()
 
 
-def test_pool_holds_remainder_distractors_and_other_domains(data):
+def test_pool_holds_every_domains_public_part_and_the_distractors(data):
     sc = make_scenario(data, "photo", 0.5, seed=0)
     doms = set(data.domains[sc.pool_idx].tolist())
     assert doms == set(range(len(data.domain_names)))
-    assert 0 < sc.in_domain_share(np.arange(len(sc.pool_idx))) < 0.2
+    assert sc.in_domain_share(np.arange(len(sc.pool_idx))) == pytest.approx(60 / (5 * 60 + 80))  # one domain's rate
     excluded = make_scenario(data, "photo", 0.5, seed=0, pool_has_client_domain=False)
     assert int(sc.client_domain_ids[0]) not in set(data.domains[excluded.pool_idx].tolist())
 
@@ -55,15 +57,14 @@ def test_mixed_client_keeps_groups_disjoint_and_its_shares(data, mix, shares):
     assert not data.is_test[sc.pool_idx].any() and data.is_test[sc.client_test_idx].all()
     names = [data.domain_names[d] for d in data.domains[sc.client_train_idx]]
     assert set(names) == set(shares)
-    train_sizes = [((data.domains == data.domain_names.index(n)) & ~data.is_test).sum() for n in shares]
-    assert abs(len(sc.client_train_idx) - 0.5 * np.mean(train_sizes)) <= 10 * len(shares)  # a single client's size
-    group_size = {n: ((data.domains == data.domain_names.index(n)) & ~data.is_test).sum() / len(
-        np.unique(data.groups[(data.domains == data.domain_names.index(n)) & ~data.is_test])) for n in shares}
+    private = {n: (data.domains == data.domain_names.index(n)) & data.is_private for n in shares}
+    assert abs(len(sc.client_train_idx) - 0.5 * np.mean([m.sum() for m in private.values()])) <= 10 * len(shares)
+    group_size = {n: m.sum() / len(np.unique(data.groups[m])) for n, m in private.items()}
     train_shares, test_shares = sc.client_shares(sc.client_train_idx), sc.client_shares(sc.client_test_idx)
     for name, want in shares.items():  # within rounding: whole groups on the device, one image of its test set
         assert abs(train_shares[name] - want) <= 2 * group_size[name] / len(sc.client_train_idx) + 1e-9
         assert abs(test_shares[name] - want) <= 1.0 / len(sc.client_test_idx)
-    # every client domain keeps a remainder in the pool
+    # every client domain keeps its public part in the pool
     assert set(shares) <= {data.domain_names[d] for d in data.domains[sc.pool_idx]}
     excluded = make_scenario(data, mix, 0.5, seed=2, pool_has_client_domain=False)
     assert not np.isin(data.domains[excluded.pool_idx], sc.client_domain_ids).any()
@@ -82,13 +83,12 @@ def test_mixture_shares_are_counted_over_every_client_domain(data):
     assert set(shares) == set(data.domain_names)
 
 
-def test_single_domain_split_is_unchanged_by_mixture_support(data):
-    """A one-domain client is cut as before mixtures existed (the committed leaderboards' splits)."""
+def test_a_single_domain_client_is_a_seeded_draw_of_its_private_groups(data):
     sc = make_scenario(data, "street", 0.5, seed=1)
     dom = data.domain_names.index("street")
-    groups = np.unique(data.groups[(data.domains == dom) & ~data.is_test])
+    groups = np.unique(data.groups[(data.domains == dom) & data.is_private])
     chosen = np.random.default_rng([1, dom, 7919]).permutation(groups)[: round(0.5 * len(groups))]
-    want = np.flatnonzero(np.isin(data.groups, chosen) & (data.domains == dom) & ~data.is_test)
+    want = np.flatnonzero(np.isin(data.groups, chosen) & (data.domains == dom) & data.is_private)
     assert np.array_equal(sc.client_train_idx, want)
     assert np.array_equal(sc.client_test_idx, np.flatnonzero((data.domains == dom) & data.is_test))
 
@@ -120,28 +120,26 @@ def test_dataset_cache_is_bit_identical_and_repairs_corruption(tmp_path):
     cache = Cache(tmp_path)
     ds = create_dataset("digits", **TINY_DATASET)
     first = ds.load(cache)
-    entry = cache.path("datasets", ds.cache_key(), ".npz")
+    entry = cache.path("datasets", ds.build_key(), ".npz")
     entry.write_bytes(entry.read_bytes()[:1000])  # truncated: the checksum no longer matches
     again = ds.load(cache)
     assert np.array_equal(first.images, again.images) and np.array_equal(first.groups, again.groups)
     assert np.array_equal(ds.generate().images, first.images)
 
 
-def test_scenario_key_names_the_split_itself(data, monkeypatch):
-    """Cache entries are keyed by the pool's content: a changed splitting rule under the same recipe gets another key.
+def test_scenario_key_names_the_pool_itself(data):
+    """Cache entries are keyed by the pool's content: a changed public part under the same dataset key gets another key.
 
-    (A cloud pool folder cached under the recipe alone was once read for a different split.)
+    (A cloud pool folder cached under a recipe alone was once read for a different split.)
     """
-    from proxybench.run import scenario as module
-
-    a = make_scenario(data, "street+photo", 0.5, seed=0)
-    assert a.key == make_scenario(data, "street+photo", 0.5, seed=0).key
-    rule = module._client_train_groups
-    monkeypatch.setattr(module, "_client_train_groups", lambda *args: [g[1:] for g in rule(*args)])
-    b = make_scenario(data, "street+photo", 0.5, seed=0)
-    assert len(b.pool_idx) == len(a.pool_idx) + 2
-    assert {k: v for k, v in b.key.items() if k != "split"} == {k: v for k, v in a.key.items() if k != "split"}
-    assert b.key["split"] != a.key["split"]
+    a = make_scenario(data, "street+photo", 0.5, seed=0, data_key={"dataset": "x"})
+    assert a.key == make_scenario(data, "thick", 1.0, seed=3, data_key={"dataset": "x"}).key
+    moved = dataclasses.replace(data, is_private=data.is_private.copy())
+    street = np.flatnonzero((data.domains == data.domain_names.index("street")) & ~data.is_test & ~data.is_private)
+    moved.is_private[street[:2]] = True  # two pool rows become private: the same recipe, another pool
+    b = make_scenario(moved, "street+photo", 0.5, seed=0, data_key={"dataset": "x"})
+    assert len(b.pool_idx) == len(a.pool_idx) - 2
+    assert b.key["data"] == a.key["data"] and b.key["pool"] != a.key["pool"]
 
 
 def test_a_cloud_pool_folder_of_another_size_is_refused(tmp_path, monkeypatch):

@@ -18,6 +18,10 @@ class ImageData:
     ``groups`` ties images that derive from the same original (one handwritten
     sample augmented several times, say): splits keep each group on one side,
     so no original leaks between client and pool or between train and test.
+
+    ``is_private`` marks the training rows of each domain's private part: a client's
+    rows are drawn from it and no pool ever holds it, so the pool is the same for
+    every client (docs/datasets.md). Unset, no row is private, and no client can be cut.
     """
 
     images: np.ndarray  # uint8 (N, H, W, 3)
@@ -28,12 +32,17 @@ class ImageData:
     domain_names: tuple[str, ...]
     class_names: tuple[str, ...]
     distractor_domains: tuple[str, ...] = ()
+    is_private: np.ndarray | None = None  # bool (N,): the private part's training rows; None: no row is private
 
     def __post_init__(self) -> None:
         n = len(self.images)
-        for field in ("labels", "domains", "is_test", "groups"):
+        self.is_private = np.zeros(n, dtype=bool) if self.is_private is None else np.asarray(self.is_private, dtype=bool)
+        for field in ("labels", "domains", "is_test", "groups", "is_private"):
             if len(getattr(self, field)) != n:
                 raise ValueError(f"ImageData.{field} has {len(getattr(self, field))} entries, images has {n}")
+        if (self.is_private & self.is_test).any():
+            raise ValueError(f"ImageData: {int((self.is_private & self.is_test).sum())} rows are both test and "
+                             "private; the private part holds training rows only")
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
             raise ValueError(f"ImageData.images must be uint8 (N, H, W, 3), got {self.images.dtype} {self.images.shape}")
 
@@ -49,6 +58,7 @@ class ImageData:
             "domains": self.domains,
             "is_test": self.is_test,
             "groups": self.groups,
+            "is_private": self.is_private,
             "domain_names": np.array(self.domain_names),
             "class_names": np.array(self.class_names),
             "distractor_domains": np.array(self.distractor_domains, dtype=str),
@@ -65,6 +75,7 @@ class ImageData:
             domain_names=tuple(str(x) for x in a["domain_names"]),
             class_names=tuple(str(x) for x in a["class_names"]),
             distractor_domains=tuple(str(x) for x in a["distractor_domains"]),
+            is_private=a["is_private"].astype(bool),
         )
 
 

@@ -1,13 +1,17 @@
 """A scenario: the device's data and the cloud's open-source pool, cut from a dataset.
 
+The pool is the same for every client: each domain's public training part (the dataset
+splits every domain once into a public and a private part, ``ImageData.is_private``), the
+distractors included. A client's rows come from its domains' private parts, which no pool
+holds, so the pool says nothing of which domain the client has (docs/threat-model.md).
+
 The device's domain is one domain or a mixture (``street+photo``, ``street:0.7,photo:0.3``;
-``client_mix``). Its training data are whole *groups* (originals, so no augmentation of
-a client image sits in the pool): ``client_fraction`` of one domain's groups, or, for a
-mixture, as many images as a single-domain client of the mean domain size would hold,
-split over the domains by their shares (in whole groups, nearest each domain's quota). Its test data are its
-domain's test split, or the same mixture of the domains' test splits (as large as the shares allow). The pool
-gets everything else that is training data: the client domains' remainders (unless
-excluded), every other domain, the distractors.
+``client_mix``). Its training data are whole *groups* (originals): ``client_fraction`` of
+its domain's private part, or, for a mixture, as many images as that fraction of the mean
+private part would hold, split over the domains by their shares (in whole groups, nearest
+each domain's quota). Its test data are its domain's test split, or the same mixture of the
+domains' test splits (as large as the shares allow). With ``pool_has_client_domain`` off, the
+pool also leaves out the client's domains' public parts: that pool names the client's domain.
 """
 
 from __future__ import annotations
@@ -31,8 +35,13 @@ class Scenario:
     pool_idx: np.ndarray  # indices into data, sorted
     client_train_idx: np.ndarray
     client_test_idx: np.ndarray
-    key: dict  # identifies the split, for caching pool-dependent artefacts
+    key: dict  # identifies the pool (never the client), for caching pool-dependent artefacts
     mix: ClientMix = field(default_factory=lambda: ClientMix(()))
+
+    @property
+    def public_idx(self) -> np.ndarray:
+        """Every public training row: the pool of every client, before a client domain is left out."""
+        return np.flatnonzero(_public(self.data))
 
     @property
     def client_domain_ids(self) -> np.ndarray:
@@ -81,18 +90,23 @@ class Scenario:
 
 
 def _client_train_groups(data: ImageData, mix: ClientMix, client_fraction: float, seed: int) -> list[np.ndarray]:
-    """The group ids the device holds in each client domain: a seeded draw of whole groups.
+    """The group ids the device holds in each client domain: a seeded draw of whole groups of its private part.
 
     A mixture is measured in images, not groups: a domain of augmented originals (about
     7 images a group) and a domain of one image a group give the shares asked for.
     """
     ids = [data.domain_names.index(n) for n in mix.names]
-    train = [(data.domains == d) & ~data.is_test for d in ids]
-    groups = [np.unique(data.groups[m], return_counts=True) for m in train]  # (group ids, images per group)
+    private = [(data.domains == d) & data.is_private for d in ids]
+    for name, rows in zip(mix.names, private, strict=True):
+        if not rows.any():
+            raise ProxybenchError(f"client domain {name!r} has no private rows (ImageData.is_private): the device "
+                                  "draws its rows from its domain's private part, which no pool holds; give the "
+                                  "dataset one (docs/datasets.md)")
+    groups = [np.unique(data.groups[m], return_counts=True) for m in private]  # (group ids, images per group)
     perms = [np.random.default_rng([seed, d, 7919]).permutation(g) for d, (g, _) in zip(ids, groups, strict=True)]
     if mix.is_single:
         return [perms[0][: max(1, int(round(client_fraction * len(groups[0][0]))))]]
-    target = client_fraction * np.mean([m.sum() for m in train])
+    target = client_fraction * np.mean([m.sum() for m in private])
     picked = []
     for (gids, sizes), perm, share in zip(groups, perms, mix.weights, strict=True):
         filled = np.cumsum(sizes[np.searchsorted(gids, perm)])
@@ -118,6 +132,19 @@ def _client_test(data: ImageData, mix: ClientMix, seed: int) -> np.ndarray:
     ]))
 
 
+def _public(data: ImageData) -> np.ndarray:
+    return ~data.is_test & ~data.is_private
+
+
+def _check_groups(data: ImageData) -> None:
+    """No group may straddle the public and the private part: an augmentation of a device original would sit in the pool."""
+    train = ~data.is_test
+    mixed = np.intersect1d(data.groups[train & data.is_private], data.groups[train & ~data.is_private])
+    if len(mixed):
+        raise ProxybenchError(f"{len(mixed)} groups have rows in both the public and the private part (e.g. "
+                              f"{mixed[:3].tolist()}); a dataset must put every image of one original on one side")
+
+
 def make_scenario(
     data: ImageData,
     client_domain: str,
@@ -126,49 +153,31 @@ def make_scenario(
     pool_has_client_domain: bool = True,
     data_key: dict | None = None,
 ) -> Scenario:
+    """Cut a run's scenario; ``data_key`` is the dataset's public identity (``Dataset.cache_key``), never its secret."""
     mix = parse_client_domain(client_domain, data.client_domains)
     if not 0.0 < client_fraction <= 1.0:
         raise ProxybenchError(f"client_fraction must be in (0, 1], got {client_fraction}")
+    _check_groups(data)
     client_ids = [data.domain_names.index(n) for n in mix.names]
-    in_client_domains = np.isin(data.domains, client_ids)
     is_client = np.zeros(len(data.domains), dtype=bool)
     for d, groups in zip(client_ids, _client_train_groups(data, mix, client_fraction, seed), strict=True):
-        is_client |= np.isin(data.groups, groups) & (data.domains == d) & ~data.is_test
+        is_client |= np.isin(data.groups, groups) & (data.domains == d) & data.is_private
     client_test = _client_test(data, mix, seed)
-    pool_mask = ~data.is_test & ~is_client
+    pool_mask = _public(data)
     if not pool_has_client_domain:
-        pool_mask &= ~in_client_domains
+        pool_mask &= ~np.isin(data.domains, client_ids)
     pool = np.flatnonzero(pool_mask)
-    # The split's content, not only its recipe: a cache entry made from one pool (the cloud's
-    # pool folder, a cloud-trained phi) must never be read for another, even when a change of
-    # the splitting code leaves the recipe's fields as they were.
-    content = hashlib.sha256(pool.astype(np.int64).tobytes() + b"|" + client_test.astype(np.int64).tobytes()).hexdigest()
-    key = {
-        "data": data_key,
-        "client_domain": client_domain,
-        "client_fraction": client_fraction,
-        "seed": seed,
-        "pool_has_client_domain": pool_has_client_domain,
-        "split": content[:16],
-    }
+    # The pool's content, not a recipe: one key for every client, mixture and seed that share the pool (its
+    # features, a cloud-trained phi, the compress teacher are built once), another for any other pool; and
+    # nothing of the client in it, since the cloud's task reads it.
+    content = hashlib.sha256(pool.astype(np.int64).tobytes()).hexdigest()[:16]
+    key = {"data": data_key, "pool": content}
     return Scenario(data, client_domain, pool, np.flatnonzero(is_client), client_test, key, mix)
 
 
-def pool_size_bound(sizes: dict[str, DomainSize], mix: ClientMix, client_fraction: float,
-                    pool_has_client_domain: bool = True) -> int:
-    """The most images ``make_scenario`` can put in the pool, from a dataset's declared training sizes.
+def pool_size_bound(sizes: dict[str, DomainSize], mix: ClientMix, pool_has_client_domain: bool = True) -> int:
+    """The most images ``make_scenario`` can put in the pool, from a dataset's declared public sizes.
 
-    Exact for a one-domain client whose groups are single images (the client then holds
-    ``round(client_fraction * groups)`` of them); otherwise the client is counted as one image
-    per domain, the least it can hold.
+    Exact: the pool is every domain's public part, less the client's domains when they are left out.
     """
-    total = sum(size.images for size in sizes.values())
-    for name in mix.names:
-        size = sizes[name]
-        if not pool_has_client_domain:
-            total -= size.images
-        elif mix.is_single and size.groups is not None and size.groups == size.images:
-            total -= max(1, int(round(client_fraction * size.groups)))
-        else:
-            total -= 1
-    return total
+    return sum(size.images for name, size in sizes.items() if pool_has_client_domain or name not in mix.names)

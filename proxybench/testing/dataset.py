@@ -63,7 +63,7 @@ def _check_sizes(label: str, data: ImageData, declared: dict[str, DomainSize] | 
         return
     built = {}
     for d, name in enumerate(data.domain_names):
-        train = (data.domains == d) & ~data.is_test
+        train = (data.domains == d) & ~data.is_test & ~data.is_private
         built[name] = DomainSize(int(train.sum()), len(np.unique(data.groups[train])))
     wrong = [f"{name}: declared {declared.get(name)}, built {size}" for name, size in built.items()
              if declared.get(name) is None or declared[name].images != size.images
@@ -106,10 +106,11 @@ def check_dataset(cls: type[Dataset], params: dict[str, Any] | None = None) -> N
         sizes = first.training_sizes()
         for other in data.client_domains if sizes is not None else ():
             cut = scenario if other == domain else make_scenario(data, other, 0.5, seed=0)
-            if len(cut.pool_idx) > pool_size_bound(sizes, cut.mix, 0.5):
+            if len(cut.pool_idx) > pool_size_bound(sizes, cut.mix):
                 raise ContractError(label, "dataset-content", f"the pool of client domain {other!r} holds "
                                     f"{len(cut.pool_idx)} images, more than training_sizes() allows",
-                                    "declare each domain's training images (test split excluded) and groups")
+                                    "declare each domain's public training images (private part and test split excluded) "
+                                    "and groups")
         if not (len(scenario.pool_idx) and len(scenario.client_train_idx) and len(scenario.client_test_idx)):
             raise ContractError(label, "dataset-content", f"client domain {domain!r} gives an empty pool, client "
                                 "train or client test split", "give each client domain more train and test rows")

@@ -22,7 +22,6 @@ LETTERS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwx"
 OUT = 32  # output side
 CANVAS = 64  # mask canvas side: the warp samples it 1:1 and averages 2x2 blocks down to OUT
 GLYPH_HEIGHT = 40  # glyph height on the canvas at scale 1 (20 px in the output)
-SPLIT_STREAM = 1000  # rng stream of the handwritten/thick split of sklearn's originals
 _FONT_DIR = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
 _SYMBOL_FONTS = ("LastResort", "cmex", "cmsy", "cmmi")  # symbol or math-italic faces with no text digits
 
@@ -81,23 +80,3 @@ def photos() -> tuple[np.ndarray, ...]:
     names = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
     images = [getattr(data, n)() for n in names] + list(load_sample_images().images)
     return tuple(im[..., :3].astype(np.float32) / 255.0 for im in images)
-
-
-def split_originals(seed: int, train_per_domain: int, test_per_domain: int) -> dict[str, dict[str, np.ndarray]]:
-    """Indices of scikit-learn's digits used by each sklearn-derived domain and split.
-
-    Stratified by class, the originals are halved between ``handwritten`` and ``thick``,
-    then each half is cut into disjoint train and test originals in proportion to the
-    requested image counts, so no original is seen by two domains or both splits.
-    """
-    _, target = sklearn_digits()
-    rng = np.random.default_rng([seed, SPLIT_STREAM])
-    test_share = test_per_domain / max(1, train_per_domain + test_per_domain)
-    out: dict[str, dict[str, list[np.ndarray]]] = {d: {"train": [], "test": []} for d in ("handwritten", "thick")}
-    for c in range(10):
-        perm = rng.permutation(np.flatnonzero(target == c))
-        for domain, half in (("handwritten", perm[0::2]), ("thick", perm[1::2])):
-            n_test = 0 if test_per_domain == 0 else max(1, round(len(half) * test_share))
-            out[domain]["test"].append(half[:n_test])
-            out[domain]["train"].append(half[n_test:])
-    return {d: {s: np.sort(np.concatenate(v)) for s, v in splits.items()} for d, splits in out.items()}

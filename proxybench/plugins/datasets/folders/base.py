@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,6 +34,7 @@ from .readers import reading
 from .tree_index import remembered_fingerprint
 
 CHUNK = 512  # images decoded per chunk: the most pixels held in memory besides the memmap
+PRIVATE_STREAM = 24  # the stream of the public/private split, beside a hash of the domain's name
 
 
 def csv(text: str) -> tuple[str, ...]:
@@ -88,14 +90,30 @@ def seeded_split(labels: np.ndarray, domains: np.ndarray, test_fraction: float, 
     return is_test
 
 
+def private_split(labels: np.ndarray, domains: np.ndarray, domain_names: tuple[str, ...], is_test: np.ndarray,
+                  fraction: float) -> np.ndarray:
+    """is_private per row: ``fraction`` of each domain's training rows, stratified by class.
+
+    Fixed by the domain's name alone (no client, no run seed): every client shares the pool (the
+    rest), and a domain's split stays put when other domains are read. Distractors stay public.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ProxybenchError(f"private_fraction must be in (0, 1), got {fraction}")
+    is_private = np.zeros(len(labels), bool)
+    for d, name in enumerate(domain_names):
+        rng = np.random.default_rng([PRIVATE_STREAM, zlib.crc32(name.encode())])
+        for c in np.unique(labels[domains == d]):
+            if c == OUTSIDE_LABEL_SPACE:
+                continue
+            rows = np.flatnonzero((domains == d) & (labels == c) & ~is_test)
+            is_private[rng.permutation(rows)[: int(round(fraction * len(rows)))]] = True
+    return is_private
+
+
 @dataclass
 class FolderDataset(Dataset):
     """Shared machinery: root lookup, fingerprinting, chunked decoding into the cache, corrupt-image policy."""
 
-    #: Environment variable that holds the data root when ``root`` is empty.
-    env_var: ClassVar[str] = ""
-    #: The expected tree, quoted by layout errors and ``datasets info``.
-    layout: ClassVar[str] = ""
     #: Parameters that do not change the content (left out of the cache key).
     not_in_key: ClassVar[tuple[str, ...]] = ("root", "workers")
 
@@ -104,6 +122,9 @@ class FolderDataset(Dataset):
     on_corrupt: Literal["skip", "error"] = field(default="skip", metadata={
         "help": "an unreadable image: skip it (and list it), or stop with an error"})
     workers: int = field(default=0, metadata={"help": "decoding threads; 0: one per CPU"})
+    private_fraction: float = field(default=0.5, metadata={
+        "help": "share of each domain's training images (stratified by class, fixed by the domain's name) in its "
+                "private part: the device's rows come from it, every pool holds the rest"})
 
     # ------------------------------------------------------------- what subclasses provide
 
@@ -176,6 +197,7 @@ class FolderDataset(Dataset):
 
     def _build(self, writer: ImageWriter) -> dict[str, np.ndarray]:
         index = self.index()
+        is_private = private_split(index.labels, index.domains, index.domain_names, index.is_test, self.private_fraction)
         n = len(index.sources)
         writer.reserve(n, self.image_size, self.image_size)
         keep = np.zeros(n, bool)
@@ -197,6 +219,7 @@ class FolderDataset(Dataset):
             "domains": index.domains[keep],
             "is_test": index.is_test[keep],
             "groups": np.arange(n, dtype=np.int64)[keep],  # one group per image file
+            "is_private": is_private[keep],
             "domain_names": np.array(index.domain_names),
             "class_names": np.array(index.class_names),
             "distractor_domains": np.array(index.distractor_domains, dtype=str),

@@ -41,7 +41,9 @@ Download each domain's usual files and put them in ROOT/{mnist,mnist_m,svhn,syn,
   usps:    usps.bz2 and usps.t.bz2 from https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps
 Each domain is capped at train_per_domain / test_per_domain images (a seeded subsample; the
 Digit-Five protocol uses 25000 / 9000; 0 keeps all). Grey images are repeated to RGB;
-everything is resized to image_size (default 32)."""
+everything is resized to image_size (default 32).
+Private part: private_fraction (default 0.5) of each domain's kept training images, stratified by
+class and fixed by the domain's name; the device's rows come from it, every pool holds the rest."""
 
     image_size: int = field(default=32, metadata={"help": "side in pixels every image is resized to"})
     domains: str = field(default=",".join(DIGITS_FIVE_DOMAINS), metadata={"help": "comma-separated domains to read"})

@@ -34,7 +34,10 @@ Download: http://ai.bu.edu/M3SDA/ (section "Dataset"): for each domain the image
 (clipart.zip, infograph.zip, painting.zip, quickdraw.zip, real.zip, sketch.zip) and its
 split lists ({domain}_train.txt, {domain}_test.txt). Unzip every zip into ROOT, next to the lists.
 Classes: the `classes` parameter (comma-separated class folder names, or "all" for all 345);
-default the 10-class subset of the ECOS paper. Labels are re-indexed in the order given."""
+default the 10-class subset of the ECOS paper. Labels are re-indexed in the order given.
+Private part: private_fraction (default 0.5) of each domain's official train list, stratified by
+class and fixed by the domain's name; the device's rows come from it, every pool holds the rest.
+The official test lists are the test splits."""
 
     classes: str = field(default=ECOS_CLASSES, metadata={
         "help": "comma-separated class folders, or all (345); default the ECOS paper's 10"})

@@ -68,6 +68,8 @@ Your own multi-domain image data. Nothing to download.
 Classes are the union of the class folders of the non-distractor domains; a domain listed in
 distractor_domains is pool-only and its images are labeled outside the label space (-1).
 Train/test: a seeded split, stratified by domain and class (test_fraction, seed).
+Private part: private_fraction (default 0.5) of each domain's training images, stratified by
+class and fixed by the domain's name; the device's rows come from it, every pool holds the rest.
 Images are resized (squashed) to image_size x image_size RGB."""
 
     #: Name domains in lower case with underscores ("Real World" -> real_world).
@@ -131,7 +133,8 @@ class OfficeHome(ImageFolderDataset):
 Download: https://www.hemanthdv.org/officeHomeDataset.html (OfficeHomeDataset_10072016.zip);
 unzip it; ROOT is the folder that holds Art/, Clipart/, Product/ and "Real World"/.
 Domains in proxybench: art, clipart, product, real_world. There is no official split:
-a seeded split stratified by domain and class (test_fraction, seed)."""
+a seeded split stratified by domain and class (test_fraction, seed). Private part: private_fraction
+(default 0.5) of each domain's training images, by class, fixed by the domain's name (the device's rows)."""
 
     def domain_list(self, root: Path) -> tuple[str, ...]:
         wanted = csv(self.domains) if self.domains else OFFICE_HOME_DOMAINS
