@@ -1,7 +1,7 @@
 """proxybench: benchmark proxy-data selection (ECOS and baselines) on four axes at once.
 
-Everything a plugin author needs is importable from here; these names are the API
-(docs/architecture.md). The built-in plugins import nothing else from proxybench.
+Everything a plugin author or a study script needs is importable from here; these names are
+the API (docs/architecture.md). The built-in plugins and ``tools/`` import nothing else from proxybench.
 
 The names are imported on first use (``_PUBLIC`` below, PEP 562): ``import proxybench`` and the
 command line's parser load no torch, timm, faiss or dp-accounting, so ``proxybench --help`` and a
@@ -90,7 +90,13 @@ _PUBLIC: dict[str, str] = {
     "GaussianSum": ".privacy.release:GaussianSum",
     "KnnVote": ".privacy.release:KnnVote",
     "Release": ".privacy.release:Release",
-    "load_records": ".results.records:load_records",
+    "load_records": ".results.frame:load_records",
+    "to_markdown": ".results.render:to_markdown",
+    "read_records": ".results.store:read_records",
+    "variant_label": ".results.variants:variant_label",
+    "mixture_error": ".run.client_mix:mixture_error",
+    "parse_client_domain": ".run.client_mix:parse_client_domain",
+    "select_only": ".run.select_only:select_only",
     "RunSpec": ".run.spec:RunSpec",
     "Cache": ".util.cache:Cache",
     "ProxybenchError": ".util.errors:ProxybenchError",

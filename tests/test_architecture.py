@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "proxybench"
 #: The built-in plugins live in the package beside the core's layers, and obey the rules of third-party plugins.
 PLUGINS = CORE / "plugins"
+#: Study scripts: like plugins, they use only the public face, so moving an internal never breaks them.
+TOOLS = ROOT / "tools"
 
 #: The core's layers, lowest first (docs/architecture.md): a module may import its own layer and those below it.
 LAYERS = ("util", "privacy", "ml", "wire", "contract", "results", "harness", "run", "audit", "testing", "cli")
-#: Old module paths kept importable for callers not yet moved; like the public face, nothing in a layer imports them.
-OLD_PATHS = ("features", "link", "runner", "training")
 MAX_LINES = 400
 
 
@@ -62,7 +62,7 @@ def imports(path: Path, name: str | None = None) -> list[tuple[int, str]]:
 
 
 def layer_of(module: str) -> str | None:
-    """The layer of a core module; None for the public face (proxybench, its __init__ and the old paths)."""
+    """The layer of a core module; None for the public face (proxybench and its __init__)."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
 
@@ -80,7 +80,7 @@ def test_the_layers_are_the_core_folders():
     folders = {p.name for p in CORE.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders == {*LAYERS, PLUGINS.name}
     loose = {p.stem for p in CORE.glob("*.py")} - {"__init__"}
-    assert loose == set(OLD_PATHS), "a module at the core's top level belongs in a layer"
+    assert not loose, "a module at the core's top level belongs in a layer"
 
 
 def layer_violations(name: str, found: list[tuple[int, str]]) -> list[str]:
@@ -93,7 +93,7 @@ def layer_violations(name: str, found: list[tuple[int, str]]) -> list[str]:
         elif mine is not None and (module == "proxybench" or module.startswith("proxybench.")):
             theirs = layer_of(module)
             if theirs is None:
-                wrong.append(f"line {line}: {module} (a layer never imports the public face or an old path)")
+                wrong.append(f"line {line}: {module} (a layer never imports the public face)")
             elif LAYERS.index(theirs) > LAYERS.index(mine):
                 wrong.append(f"line {line}: {module} ({mine} may not import the higher layer {theirs})")
     return wrong
@@ -122,6 +122,22 @@ def test_plugins_use_only_the_public_face(path):
     assert not wrong, f"{path.relative_to(ROOT)} imports internals (use `from proxybench import ...`):\n  " + "\n  ".join(wrong)
 
 
+def tool_allowed(module: str) -> bool:
+    """A script of tools/ imports the public face (``from proxybench import X``), never internals or another script."""
+    if module.split(".")[0] in {p.stem for p in TOOLS.glob("*.py")}:
+        return False
+    if module.startswith("proxybench."):
+        return module.count(".") == 1 and module.split(".")[1] in proxybench.__all__
+    return True
+
+
+@pytest.mark.parametrize("path", python_files(TOOLS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_tools_use_only_the_public_face(path):
+    wrong = [f"line {line}: {module}" for line, module in imports(path, f"tools.{path.stem}") if not tool_allowed(module)]
+    assert not wrong, (f"{path.relative_to(ROOT)} imports internals or a sibling script (use `from proxybench import ...`; "
+                       "move what scripts share into the library):\n  " + "\n  ".join(wrong))
+
+
 @pytest.mark.parametrize("path", python_files(CORE), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_module_is_over_the_size_limit(path):
     lines = len(path.read_text().splitlines())
@@ -129,7 +145,7 @@ def test_no_module_is_over_the_size_limit(path):
 
 
 def test_the_checks_catch_what_they_forbid(tmp_path):
-    """A lower layer importing a higher one, the core importing a plugin or the face, a plugin importing internals."""
+    """A lower layer importing a higher one, the core importing a plugin or the face, a plugin or tool importing internals."""
     bad = tmp_path / "bad.py"
     bad.write_text("from ..run.runner import run\nfrom ..util.errors import ProxybenchError\n"
                    "def f():\n    from proxybench.plugins.samplers import ecos\n    from .. import __version__\n")
@@ -139,7 +155,9 @@ def test_the_checks_catch_what_they_forbid(tmp_path):
     assert [w.split(":")[0] for w in from_cli] == ["line 4", "line 5"]
     assert not plugin_allowed("dp_accounting") and not plugin_allowed("proxybench.ml.training")
     assert plugin_allowed("proxybench.Sampler") and plugin_allowed("proxybench.plugins.samplers.coverage")
-    assert not plugin_allowed("proxybench.training")
+    assert not plugin_allowed("proxybench.run")
+    assert tool_allowed("proxybench.select_only") and tool_allowed("numpy")
+    assert not tool_allowed("proxybench.run.session") and not tool_allowed("domain_shares")
 
 
 def test_names_given_as_strings_resolve():
@@ -165,14 +183,3 @@ def test_names_given_as_strings_resolve():
     assert all(importlib.import_module(ep.value) for ep in default_plugins())
     assert PRELOAD and all(importlib.import_module(name) for name in PRELOAD)
 
-
-@pytest.mark.parametrize("old", OLD_PATHS)
-def test_old_paths_still_import_the_same_objects(old):
-    import importlib
-
-    module = importlib.import_module(f"proxybench.{old}")
-    for name in module.__all__:
-        value = getattr(module, name)
-        home = getattr(value, "__module__", None)
-        if home and home.startswith("proxybench.") and home != module.__name__:
-            assert getattr(importlib.import_module(home), name, value) is value

@@ -12,15 +12,8 @@ import pytest
 from scipy import stats
 
 from proxybench import AuditMechanism, ProxybenchError, gaussian_event, sigma_for_epsilon
-from proxybench.audit.plugins import (
-    EXIT_CONTROL_MISSED,
-    EXIT_OK,
-    EXIT_VIOLATION,
-    AuditReport,
-    audit_plugin,
-    half_noise_control,
-    plugin_mechanism,
-)
+from proxybench.audit.declared import audit_plugin, half_noise_control, plugin_mechanism
+from proxybench.audit.report import EXIT_CONTROL_MISSED, EXIT_OK, EXIT_VIOLATION, AuditReport
 from proxybench.cli.audit import add_audit_command
 from proxybench.privacy.accounting import epsilon
 from proxybench.privacy.attack import run_audit
@@ -124,6 +117,7 @@ def test_report_exit_codes_and_json(tmp_path):
     assert AuditReport([ok]).exit_code == EXIT_OK
     assert AuditReport([ok, missed]).exit_code == EXIT_CONTROL_MISSED
     path = AuditReport([ok]).save(tmp_path / "a.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]  # written whole, no temporary file left
     data = json.loads(path.read_text())
     assert data["results"][0]["epsilon_accountant"] == pytest.approx(1.0)
     assert {"eps_lb", "eps_lb_gdp", "auroc", "tightness", "trials", "sigma", "delta"} <= set(data["results"][0])

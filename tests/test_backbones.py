@@ -16,8 +16,8 @@ from proxybench import ProxybenchError, RunSpec, create_backbone, create_task, c
 from proxybench.ml.backbone import state_dict_bytes
 from proxybench.ml.extractor import Extractor
 from proxybench.plugins.weights.builtin_weights import read_checkpoint
+from proxybench.results.frame import records_frame
 from proxybench.results.leaderboard import build_boards
-from proxybench.results.records import records_frame
 from proxybench.results.render import board_csv, board_markdown
 from proxybench.run.grid import load_grid
 from proxybench.run.runner import run

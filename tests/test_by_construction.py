@@ -16,8 +16,10 @@ import pytest
 from proxybench import GaussianHistogram, GaussianSum, KnnVote, ProxybenchError, RunSpec, create_dataset
 from proxybench.contract.registry import registry
 from proxybench.harness.local import local_device
+from proxybench.harness.options import HarnessOptions
 from proxybench.privacy.accounting import epsilon
 from proxybench.privacy.release import Units
+from proxybench.run.device_secret import device_secret
 from proxybench.run.runner import run
 from proxybench.run.scenario import make_scenario
 from proxybench.util.cache import Cache
@@ -149,7 +151,7 @@ def test_a_reply_leaves_on_the_time_grid_whatever_the_program_took():
 @pytest.mark.skipif(landlock_abi() == 0, reason="Landlock is not available on this platform")
 def test_a_dishonest_sampler_gets_nothing_outside_the_mechanisms(tmp_path):
     registry().register(adversarial_plugins, name="adversarial-plugins")
-    data = create_dataset("digits", **TINY_DATASET).load(Cache())
+    data = create_dataset("digits", **TINY_DATASET).keyed(device_secret(Cache())).load(Cache())  # the harness's rows
     scenario = make_scenario(data, "street", 0.5, 0)
     rows = {name: f"{data.images[idx[0]].tobytes()[:16].hex()}:{hashlib.sha256(data.images[idx[0]].tobytes()[:512]).hexdigest()}"
             for name, idx in (("train_row", scenario.client_train_idx), ("test_row", scenario.client_test_idx))}
@@ -178,4 +180,4 @@ def test_a_device_budget_below_the_selection_refuses_it_before_anything_is_relea
     spec = RunSpec(sampler="ecos", sampler_params={"R": 10},
                    **{**TINY_RUN, "task": "outsource", "task_params": {"epochs": 1}, "client_domain": "street"})
     with pytest.raises(ProxybenchError, match=r"device budget: refused, this release would take epsilon to 0\.7255; spent 0 "):
-        run(spec, tmp_path, device_epsilon=0.5)
+        run(spec, tmp_path, options=HarnessOptions.from_settings(device_epsilon=0.5))

@@ -83,7 +83,7 @@ def _battery(tmp: Path) -> list[tuple[list[str], str]]:
     return [
         (["--budget", "0"], "argument --budget: must be a positive integer, got '0'"),
         (["--budget", "-3"], "argument --budget: must be a positive integer, got '-3'"),
-        (["--budget", "999999"], "budget 999999 is larger than the pool (at most 29000 images"),
+        (["--budget", "999999"], "budget 999999 is larger than the pool (at most 17000 images"),
         (["--sampler", "ecoss"], "unknown sampler 'ecoss' (did you mean 'ecos'?); known samplers: "),
         (["--task", "autolabl"], "unknown task 'autolabl' (did you mean 'autolabel'?); known tasks: "),
         (["--client-domain", "stret"], "unknown client domain 'stret' (did you mean 'street'?)"),
@@ -137,7 +137,8 @@ def test_list_samplers_gives_kinds_parameters_and_numbers_as_written(capsys):
     out = capsys.readouterr().out
     assert "image_size: int = 32" in out and "side in pixels of the images phi is fed" in out
     assert main(["list", "datasets"]) == 0
-    assert re.search(r"\n    train_per_domain: int = 6000 +training images per digit domain\n", capsys.readouterr().out)
+    assert re.search(r"\n    train_per_domain: int = 6000 +training images per digit domain, public and private parts together\n",
+                     capsys.readouterr().out)
 
 
 def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -167,7 +168,7 @@ def test_every_help_shows_its_defaults_and_teaches():
 def test_the_names_the_cli_spells_out_are_the_code_s():
     from proxybench.cli.audit import DEFAULT_DELTA
     from proxybench.cli.parsing import TRANSPORTS
-    from proxybench.harness.children import TRANSPORTS as HARNESS_TRANSPORTS
+    from proxybench.harness.options import TRANSPORTS as HARNESS_TRANSPORTS
     from proxybench.privacy.accounting import DEFAULT_DELTA as ACCOUNTING_DELTA
 
     assert TRANSPORTS == HARNESS_TRANSPORTS and DEFAULT_DELTA == ACCOUNTING_DELTA

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from proxybench import ProxybenchError, create_sampler
-from proxybench.audit.plugins import AuditReport, audit_plugin, plugin_mechanism
+from proxybench.audit.declared import audit_plugin, plugin_mechanism
+from proxybench.audit.report import AuditReport
 from proxybench.contract.sampler import run_sampler
 from proxybench.plugins.samplers.dp_mean import clipped_release
 from proxybench.privacy.accounting import epsilon

@@ -11,14 +11,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from rich.console import Console
 
-from proxybench.audit.plugins import AuditReport
+from proxybench.audit.report import AuditReport
 from proxybench.cli.audit import render
 from proxybench.privacy.attack import AuditResult
 from proxybench.results.audit_columns import AUDIT_COLUMNS, AUDIT_COLUMNS_HELP, AUDIT_TABLE_WIDTH
 from proxybench.results.colours import BUILTIN, OTHERS, sampler_colour
 from proxybench.results.provenance import code_counts
-from proxybench.results.records import read_records
 from proxybench.results.report import report_frame, write_report
+from proxybench.results.store import read_records
 from proxybench.results.zero_log import zero_log_axis
 
 from .test_sweep import _record

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import types
 
 import pytest
 
@@ -110,6 +111,42 @@ def test_duplicate_name_names_both_providers(site):
     assert "proxybench" in str(err.value) and "pb-dupe" in str(err.value)
 
 
+WRONG_BASE = '''
+from dataclasses import dataclass
+from typing import ClassVar
+from proxybench import Sampler, Task, hookimpl
+
+@dataclass
+class Fine(Sampler):
+    name: ClassVar[str] = "fine"
+
+@dataclass
+class NotASampler(Task):
+    name: ClassVar[str] = "not-a-sampler"
+
+@hookimpl
+def proxybench_samplers():
+    return [Fine, NotASampler]
+'''
+
+
+def test_a_class_of_the_wrong_base_is_refused_naming_class_provider_and_base(monkeypatch):
+    """Refused as a broken plugin is (a TypeError: an entry point's is skipped and reported), and nothing of it stays."""
+    from proxybench.contract.registry import Registry
+
+    module = types.ModuleType("pb_wrong")
+    monkeypatch.setitem(sys.modules, "pb_wrong", module)
+    exec(WRONG_BASE, module.__dict__)
+    reg = Registry()
+    with pytest.raises(TypeError, match=r"^pb_wrong \(pb-wrong\) offers class NotASampler as a sampler, but it does not "
+                                        r"subclass proxybench\.Sampler; its proxybench_samplers hook must return"):
+        reg.register(module, name="pb_wrong", distribution="pb-wrong")
+    assert reg.pm.get_plugin("pb_wrong") is None and reg.names("sampler") == [] and reg.loaded == []
+    not_a_class = type("Local", (), {"proxybench_tasks": staticmethod(lambda: [{}])})()
+    with pytest.raises(TypeError, match=r"local \(\(local\)\) offers dict {} as a task.*subclass proxybench\.Task"):
+        reg.register(not_a_class, name="local")
+
+
 def test_unknown_name_suggests_closest():
     with pytest.raises(ProxybenchError, match=r"did you mean 'ecos'\?.*known samplers: .*random"):
         proxybench.create_sampler("ecoss")
@@ -153,7 +190,7 @@ def test_a_lookup_imports_only_the_plugins_it_needs(site):
         plugin_class("task", "autolabl")
     assert {p.name for p in _shared().loaded} == {"ecos", "autolabel", "weights"}
 
-    dupe = THIRD_PARTY.replace('"first-k"', '"random"')  # a third party's plugin is always imported to be found
+    dupe = THIRD_PARTY.replace('"first-k"', '"random"')  # a third party's plugin is always described to be found
     install_fake_distribution(site, "pb-dupe", {"pb_dupe": dupe}, {"dupe": "pb_dupe"})
     reset_registry()
     plugin_class("sampler", "ecos")

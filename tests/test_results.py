@@ -15,20 +15,15 @@ import proxybench
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
 from proxybench.results.compare import compare_records
+from proxybench.results.frame import COLUMNS
 from proxybench.results.identity import code_differences, code_id, code_identity, source_hash
 from proxybench.results.leaderboard import AUDIT_COLUMN, build_boards, select_code
-from proxybench.results.records import (
-    COLUMNS,
-    ensure_writable_dir,
-    read_records,
-    records_bytes,
-    write_record,
-    write_records_file,
-)
 from proxybench.results.render import board_csv, board_markdown
 from proxybench.results.stats import bootstrap_mean, paired
+from proxybench.results.store import ensure_writable_dir, read_records, records_bytes, write_record, write_records_file
 from proxybench.results.units import human
 from proxybench.run.executors import Outcome
+from proxybench.run.resolved import ResolvedRun
 from proxybench.run.sweep import reuse_verdict, run_sweep
 
 from .conftest import TINY_RUN
@@ -46,8 +41,8 @@ def test_code_identity_names_version_commit_and_sources():
     assert core["version"] == "0.2.0" and len(core["source_hash"]) == 16
     if code["git"] is not None:  # run from a checkout
         assert len(code["git"]["commit"]) == 40 and isinstance(code["git"]["dirty"], bool)
-    spec = RunSpec(sampler="ecos", **TINY_RUN).resolved().to_dict()
-    assert [d["name"] for d in code_identity(spec)["distributions"]] == ["proxybench"]  # built-ins ship with it
+    plugins = ResolvedRun.of(RunSpec(sampler="ecos", **TINY_RUN)).plugin_classes.values()
+    assert [d["name"] for d in code_identity(plugins)["distributions"]] == ["proxybench"]  # built-ins ship with it
     assert code_differences(code) == [] and code_id(code) == code_id(copy.deepcopy(code))
 
 
@@ -180,9 +175,9 @@ def test_two_plugin_distributions_are_not_a_conflict():
 
 
 def test_leaderboard_runs_no_audit_and_reads_a_report(monkeypatch):
-    import proxybench.audit.plugins
+    import proxybench.audit.declared
 
-    monkeypatch.setattr(proxybench.audit.plugins, "audit_plugin", lambda *a, **k: pytest.fail("the leaderboard ran an audit"))
+    monkeypatch.setattr(proxybench.audit.declared, "audit_plugin", lambda *a, **k: pytest.fail("the leaderboard ran an audit"))
     recs = [_record("ecos", "private", d, s, 0.7, epsilon=0.7) for d in ("street", "photo") for s in (0, 1)]
     (board,) = build_boards(recs)
     assert AUDIT_COLUMN not in board.table.columns
@@ -270,6 +265,30 @@ def test_committed_leaderboards_regenerate_byte_for_byte(tmp_path):
         assert produced and set(produced) <= {p.name for p in committed.iterdir()}, committed
         for name in produced:
             assert (out / name).read_bytes() == (committed / name).read_bytes(), f"{committed / name} differs"
+
+
+def test_tables_name_variants_from_the_records_not_the_installed_plugins(monkeypatch):
+    """A record keeps its non-default parameters; one written before that is read against the frozen defaults."""
+    from proxybench.contract.registry import Registry
+    from proxybench.results.variants import non_default_names, variant_label
+
+    new = _record("ecos", "private", "street", 0, 0.7, {"sigma": 20.0}, epsilon=0.3)
+    new["non_default"] = non_default_names(new["spec"])
+    assert new["non_default"]["sampler"] == ["sigma"] and new["non_default"]["task"] == ["epochs", "k"]
+    old = {k: v for k, v in new.items() if k != "non_default"}
+    monkeypatch.setattr(Registry, "get", lambda *a: pytest.fail("a table asked the plugins installed"))
+    assert variant_label(new) == variant_label(old) == "ecos (sigma=20.0)"
+    (from_new,), (from_old,) = build_boards([new]), build_boards([old])
+    assert "; task epochs=2, k=5; dataset distractors=80, test_per_domain=40, train_per_domain=120;" in from_new.caption()
+    assert "; task epochs=2, k=5; dataset distractors=80" in from_old.caption()  # and any parameter added since
+    # The record's word wins: a default changed since still names the run as it ran.
+    moved = {**new, "non_default": {**new["non_default"], "sampler": ["R", "sigma"]}}
+    assert variant_label(moved) == "ecos (R=100, sigma=20.0)"
+    # Older records: a plugin outside the frozen built-ins shows every parameter; a missing kind is the declared one.
+    third = {**old, "spec": {**old["spec"], "sampler": "elsewhere", "sampler_params": {"b": 2, "a": 1}}}
+    assert variant_label({**third, "sampler_kind": "privacy-free"}) == "elsewhere (a=1, b=2) ‡"
+    raw = {k: v for k, v in old.items() if k != "sampler_kind"}
+    assert variant_label({**raw, "spec": {**old["spec"], "sampler": "upload-raw", "sampler_params": {}}}) == "upload-raw ‡"
 
 
 def test_report_reads_a_records_file_reproducibly(tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
-from proxybench.results.records import REQUIRED_KEYS
+from proxybench.results.schema import REQUIRED_KEYS
+from proxybench.run.resolved import ResolvedRun
 from proxybench.run.runner import run
 
 from .conftest import TINY_ARGS, TINY_RUN
@@ -35,6 +36,8 @@ def test_record_has_the_schema_keys(tmp_path):
     on_disk = json.loads(path.read_text())
     assert set(REQUIRED_KEYS) <= set(on_disk)
     assert on_disk["schema"] == 1 and on_disk["status"] == "ok" and on_disk["error"] is None
+    assert on_disk["non_default"] == {"sampler": [], "task": ["epochs", "k"],  # what tables name the run by
+                                      "dataset": ["distractors", "test_per_domain", "train_per_domain"]}
     assert on_disk["privacy"]["epsilon_select"] == 0.0
     assert path.name == f"{record['run_id']}.json"
     for key in ("torch", "timm", "faiss", "python"):
@@ -53,6 +56,7 @@ def test_failed_run_is_recorded(tmp_path):
     (path,) = tmp_path.glob("*.json")
     rec = json.loads(path.read_text())
     assert rec["status"] == "failed" and "budget 5000" in rec["error"] and rec["traceback"]
+    assert rec["non_default"]["task"] == ["epochs", "k"]
 
 
 def test_mixed_domain_client_run_records_its_shares(tmp_path):
@@ -64,7 +68,7 @@ def test_mixed_domain_client_run_records_its_shares(tmp_path):
     assert sel["domain_shares"]["photo"] == pytest.approx(0.3, abs=0.02)
     assert sel["in_domain_share"] == pytest.approx(1.0)
     with pytest.raises(ProxybenchError, match="sum to 1.1"):
-        RunSpec(client_domain="street:0.8,photo:0.3", **TINY_RUN).validate()
+        ResolvedRun.of(RunSpec(client_domain="street:0.8,photo:0.3", **TINY_RUN))
 
 
 def test_cli_run_prints_summary_and_record_path(tmp_path, capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from proxybench import ProxybenchError, RunSpec
 from proxybench.contract import registry as registry_module
+from proxybench.run.resolved import ResolvedRun
 from proxybench.run.spec import SPEC_VERSION
 from proxybench.util.cache import canonical_hash
 
@@ -47,13 +48,13 @@ def test_unknown_client_domain_fails_before_the_data_is_built(monkeypatch, tmp_p
     monkeypatch.setattr(DigitsDomains, "load", lambda self, cache: pytest.fail("the dataset was loaded"))
     with pytest.raises(ProxybenchError, match=r"unknown client domain 'stret' \(did you mean 'street'\?\); "
                                               r"known client domains: handwritten, photo, printed, street, thick$"):
-        RunSpec(client_domain="stret", dataset_params=TINY_DATASET).validate()
+        ResolvedRun.of(RunSpec(client_domain="stret", dataset_params=TINY_DATASET))
     with pytest.raises(ProxybenchError, match="unknown client domain 'letters'"):  # a distractor holds no client
-        RunSpec(client_domain="letters").validate()
-    assert RunSpec(client_domain="photo").validate() == RunSpec(client_domain="photo").resolved()
+        ResolvedRun.of(RunSpec(client_domain="letters"))
+    assert ResolvedRun.of(RunSpec(client_domain="photo")).spec == RunSpec(client_domain="photo").resolved()
     root = tmp_path / "mine"
     _tree(root, ("photo", "sketch"), ("cat",), per_class=1)
     folder = {"dataset": "imagefolder", "dataset_params": {"root": str(root)}}
     with pytest.raises(ProxybenchError, match="unknown client domain 'paint'; known client domains: photo, sketch"):
-        RunSpec(client_domain="paint", **folder).validate()
-    RunSpec(client_domain="sketch", **folder).validate()
+        ResolvedRun.of(RunSpec(client_domain="paint", **folder))
+    ResolvedRun.of(RunSpec(client_domain="sketch", **folder))

@@ -10,8 +10,8 @@ import pytest
 from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
 from proxybench.results.leaderboard import build_boards, select_code
-from proxybench.results.records import read_records, record_path
 from proxybench.results.render import board_html, board_markdown, write_leaderboard
+from proxybench.results.store import read_records, record_path
 from proxybench.run.executors import DaskExecutor, LocalExecutor
 from proxybench.run.grid import expand, load_grid, restrict, tomllib
 from proxybench.run.sweep import is_done, run_sweep

@@ -8,6 +8,7 @@ device ``auto`` would choose and what an error says, never to claim that a kerne
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ no_accelerator = pytest.mark.skipif(torch.cuda.is_available() or torch.backends.
 
 @pytest.fixture(autouse=True)
 def _restore_device_variable(monkeypatch):
-    """The CLI writes the resolved device into the environment: keep that inside each test."""
+    """Each test says its own device: none comes in from the machine's environment."""
     monkeypatch.delenv(ENV_VAR, raising=False)
 
 
@@ -103,6 +104,7 @@ def test_auto_falls_back_to_the_cpu_says_so_and_changes_nothing(tmp_path, capsys
     assert main([*args, "--results-dir", str(tmp_path / "auto"), "--torch-device", "auto"]) == 0
     captured = capsys.readouterr()
     assert "torch device auto: torch sees no CUDA or MPS device; using the CPU" in captured.err
+    assert ENV_VAR not in os.environ  # the resolved device went into the run's settings, not the environment
     records = [json.loads(next((tmp_path / d).glob("*.json")).read_text()) for d in ("default", "auto")]
     assert records[0]["selection"]["indices_hash"] == records[1]["selection"]["indices_hash"]
     assert records[0]["metrics"] == records[1]["metrics"]  # the trained model's digest included

@@ -1,4 +1,4 @@
-"""The trust model holds against careless and dishonest plugins (DESIGN §10).
+"""The trust model holds against careless and dishonest plugins (README.md, Trust).
 
 Each test would fail on a leak: a route from the cloud process to client rows, a device
 call recorded as client-free, exact replies under a declared DP event.
@@ -14,6 +14,8 @@ import pytest
 from proxybench import ProxybenchError, RunSpec, create_dataset
 from proxybench.audit.blackbox import audit_selection
 from proxybench.contract.registry import registry
+from proxybench.harness.options import HarnessOptions
+from proxybench.run.device_secret import device_secret
 from proxybench.run.runner import run
 from proxybench.run.scenario import make_scenario
 from proxybench.util.cache import Cache
@@ -30,7 +32,7 @@ def dishonest():
 
 
 def test_a_snooping_sampler_finds_no_client_row_and_no_device_object(dishonest, tmp_path):
-    data = create_dataset("digits", **TINY_DATASET).load(Cache())
+    data = create_dataset("digits", **TINY_DATASET).keyed(device_secret(Cache())).load(Cache())  # the harness's rows
     scenario = make_scenario(data, "street", 0.5, 0)
     pool = {trust_plugins.row_hash(r) for r in data.images[scenario.pool_idx]}
     client = np.r_[scenario.client_train_idx, scenario.client_test_idx]
@@ -94,7 +96,7 @@ def test_target_epsilon_is_calibrated_at_the_runs_delta(tmp_path):
 def test_tcp_transport_on_loopback_gives_the_same_run(tmp_path):
     spec = RunSpec(sampler="ecos", sampler_params={"R": 10}, **SPEC)
     pipe, _ = run(spec, tmp_path / "pipe")
-    tcp, _ = run(spec, tmp_path / "tcp", transport="tcp")
+    tcp, _ = run(spec, tmp_path / "tcp", options=HarnessOptions.from_settings(transport="tcp"))
     assert tcp["harness"]["transport"] == "tcp"
     assert tcp["selection"]["indices_hash"] == pipe["selection"]["indices_hash"]
     for key in ("metrics", "ledger", "privacy"):
@@ -134,7 +136,7 @@ def test_a_device_that_serves_on_its_own_gives_the_same_run(tmp_path):
     try:
         assert "listening" in server.stdout.readline()  # up before the harness connects, however slow the machine
         spec = RunSpec(sampler="ecos", sampler_params={"R": 10}, **SPEC)
-        served, _ = run(spec, tmp_path / "served", device_address=f"127.0.0.1:{port}")
+        served, _ = run(spec, tmp_path / "served", options=HarnessOptions.from_settings(device_address=f"127.0.0.1:{port}"))
         assert server.wait(timeout=60) == 0  # one session, then it stops
     finally:
         server.kill()

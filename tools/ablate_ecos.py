@@ -15,10 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proxybench import Cache, RunSpec
-from proxybench.privacy.accounting import epsilon
-from proxybench.results.render import to_markdown
-from proxybench.run.session import RunSession
+from proxybench import Cache, RunSpec, select_only, to_markdown
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 
@@ -49,15 +46,12 @@ def main() -> None:
         shares, ups, downs, eps = {}, [], [], None
         for seed in args.seeds:
             for dom in DOMAINS:
-                spec = RunSpec(sampler="ecos", client_domain=dom, seed=seed, budget=args.budget,
-                               sampler_params=params).resolved()
-                with RunSession(spec, cache) as session:
-                    sel = session.select()
-                shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
-                led = session.relay.ledger.to_record()["by_phase"]["select"]
-                ups.append(led["up"])
-                downs.append(led["down"])
-                eps = epsilon(sel.privacy)
+                run = select_only(RunSpec(sampler="ecos", client_domain=dom, seed=seed, budget=args.budget,
+                                          sampler_params=params), cache)
+                shares.setdefault(dom, []).append(run.in_domain_share)
+                ups.append(run.bytes_up)
+                downs.append(run.bytes_down)
+                eps = run.declared_epsilon
         label = ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
         row = {"ecos variant": label}
         row.update({d: f"{np.mean(v):.1%}" for d, v in shares.items()})

@@ -1,4 +1,4 @@
-"""Measure which selection extractor phi lets samplers find the client's domain (DESIGN §4).
+"""Measure which selection extractor phi lets samplers find the client's domain (docs/calibration-extractor.md).
 
 For each candidate phi and client domain, runs ECOS (default parameters), the
 privacy-free upload-features reference and random at the given budget, and reports the
@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from proxybench import Cache, RunSpec
-from proxybench.contract.registry import registry
-from proxybench.run.session import RunSession
+from proxybench import Cache, RunSpec, create_dataset, select_only
 
 CANDIDATES = [
     # (label, backbone, weights, feature_layer)
@@ -65,22 +63,21 @@ def main() -> None:
         for seed in args.seeds:
             probe = RunSpec(backbone=backbone, weights=weights, feature_layer=layer, seed=seed).resolved()
             if domains is None:
-                domains = list(registry().create("dataset", probe.dataset, **probe.dataset_params).load(cache)
-                               .client_domains)
+                domains = list(create_dataset(probe.dataset, **probe.dataset_params).load(cache).client_domains)
             for dom in domains:
                 for name in shares:
                     spec = RunSpec(sampler=name, backbone=backbone, weights=weights, feature_layer=layer,
                                    client_domain=dom, seed=seed, budget=args.budget).resolved()
-                    with RunSession(spec, cache) as setup:  # the harness's view: scenario and phi, for analysis
-                        sel = setup.select()
-                    shares[name].append(setup.scenario.in_domain_share(sel.indices))
+                    run = select_only(spec, cache)  # the harness's view: scenario and phi, for analysis
+                    shares[name].append(run.in_domain_share)
                     if name == "ecos" and seed == args.seeds[0]:
                         t = time.perf_counter()
-                        imgs = setup.scenario.data.images[setup.scenario.client_train_idx][:1000]
-                        f = setup.extractor.extract(imgs)
+                        data, client = run.scenario.data, run.scenario.client_train_idx
+                        imgs = data.images[client][:1000]
+                        f = run.extractor.extract(imgs)
                         secs.append((time.perf_counter() - t) / len(imgs) * 1000)
-                        knn.append(knn_label_accuracy(f, setup.scenario.data.labels[setup.scenario.client_train_idx][:1000]))
-        rows.append((label, *(np.mean(v) for v in shares.values()), np.mean(knn), np.mean(secs), setup.extractor.dim))
+                        knn.append(knn_label_accuracy(f, data.labels[client][:1000]))
+        rows.append((label, *(np.mean(v) for v in shares.values()), np.mean(knn), np.mean(secs), run.extractor.dim))
         print(rows[-1], flush=True)
     lines = [
         f"Extractor calibration: in-domain share of the selection at budget {args.budget}, "

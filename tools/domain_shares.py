@@ -21,21 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from proxybench.results.leaderboard import variant_label
-from proxybench.results.records import read_records
-from proxybench.results.render import to_markdown
-from proxybench.run.client_mix import parse_client_domain
+from proxybench import mixture_error, parse_client_domain, read_records, to_markdown, variant_label
 
 #: The column for picks whose label is outside the client's label space (distractors), whatever their domain.
 OUTSIDE = "outside label space"
-
-
-def mixture_error(shares: dict[str, float], client: str) -> float:
-    mix = parse_client_domain(client)
-    inside = np.array([shares.get(n, 0.0) for n in mix.names])
-    if inside.sum() == 0:
-        return 1.0
-    return float(0.5 * np.abs(inside / inside.sum() - np.array(mix.weights)).sum())
 
 
 def main() -> None:
@@ -49,7 +38,7 @@ def main() -> None:
         if r.get("status") != "ok":
             continue
         spec = r["spec"]
-        label = variant_label(spec["sampler"], spec.get("sampler_params", {}), r.get("sampler_kind"))
+        label = variant_label(r)
         cells[(label, spec["client_domain"])].append({**r["selection"]["domain_shares"],
                                                        OUTSIDE: r["selection"]["outside_label_space_share"]})
         if label not in order:

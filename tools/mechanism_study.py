@@ -20,23 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from proxybench import Cache, RunSpec, track
-from proxybench.privacy.accounting import epsilon
-from proxybench.results.render import to_markdown
-from proxybench.run.session import RunSession
+from proxybench import Cache, RunSpec, select_only, to_markdown, track
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 SAMPLERS = ["ecos", "dsir", "cluster-filter", "ecos-rounds", "dp-mean", "dp-mean-rounds"]
 
 
 def select(sampler: str, domain: str, seed: int, cache: Cache) -> dict:
-    spec = RunSpec(sampler=sampler, client_domain=domain, seed=seed, task="outsource").resolved()
-    with RunSession(spec, cache) as session:
-        chosen = session.select().indices
-        share = session.scenario.in_domain_share(chosen)
-        declared = session.selection.privacy
-    return {"sampler": sampler, "domain": domain, "seed": seed, "in_domain_share": round(share, 4),
-            "epsilon": epsilon(declared, spec.delta),
+    run = select_only(RunSpec(sampler=sampler, client_domain=domain, seed=seed, task="outsource"), cache)
+    chosen = run.selection.indices
+    return {"sampler": sampler, "domain": domain, "seed": seed, "in_domain_share": round(run.in_domain_share, 4),
+            "epsilon": run.declared_epsilon,
             "indices_hash": hashlib.sha256(np.sort(chosen).astype(np.int64).tobytes()).hexdigest()[:16]}
 
 

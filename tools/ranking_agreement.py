@@ -18,9 +18,7 @@ from pathlib import Path
 import pandas as pd
 from scipy.stats import kendalltau
 
-from proxybench.results.leaderboard import variant_label
-from proxybench.results.records import read_records
-from proxybench.results.render import to_markdown
+from proxybench import read_records, to_markdown, variant_label
 
 
 def frame(path: Path) -> pd.DataFrame:
@@ -32,7 +30,7 @@ def frame(path: Path) -> pd.DataFrame:
         rows.append({
             "phi": f"{spec['backbone']}/{spec['weights']}",
             "task model": spec.get("task_params", {}).get("model", "default"),
-            "sampler": variant_label(spec["sampler"], spec.get("sampler_params", {}), r.get("sampler_kind")),
+            "sampler": variant_label(r),
             "accuracy": r["metrics"]["accuracy"],
         })
     return pd.DataFrame(rows)

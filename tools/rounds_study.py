@@ -2,7 +2,7 @@
 
 The selection half of ``leaderboards/rounds.toml``, cheap enough to run on every client
 domain and several seeds: each cell is one selection, scored by the harness's ground truth
-(in-domain share; on mixed clients also the mixture error of ``tools/domain_shares.py``).
+(in-domain share; on mixed clients also the mixture error, ``proxybench.mixture_error``).
 ``--family ecos`` compares ecos with ecos-rounds, ``--family dp-mean`` dp-mean with
 dp-mean-rounds.
 
@@ -18,12 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from domain_shares import mixture_error
 
-from proxybench import Cache, RunSpec, track
-from proxybench.privacy.accounting import epsilon
-from proxybench.results.render import to_markdown
-from proxybench.run.session import RunSession
+from proxybench import Cache, RunSpec, mixture_error, select_only, to_markdown, track
 
 DOMAINS = ["handwritten", "printed", "street", "photo", "thick"]
 FAMILIES = {
@@ -57,16 +53,15 @@ def main() -> None:
                 tau = {"tau": args.tau} if args.family == "ecos" else {}
                 spec = RunSpec(sampler=sampler, client_domain=dom, seed=seed, budget=args.budget,
                                sampler_params={**params, **tau, "target_epsilon": eps}, task="outsource")
-                with RunSession(spec.resolved(), cache) as session:
-                    sel = session.select()
-                shares.setdefault(dom, []).append(session.scenario.in_domain_share(sel.indices))
+                run = select_only(spec, cache)
+                shares.setdefault(dom, []).append(run.in_domain_share)
                 if "+" in dom or "," in dom:
-                    errors.setdefault(dom, []).append(mixture_error(session.scenario.domain_shares(sel.indices), dom))
-                led = session.relay.ledger.to_record()["by_phase"]["select"]
-                down.append(led["down"])
-                up.append(led["up"])
-                rounds.append(session.relay.calls["select"])
-                eps_run.append(epsilon(sel.privacy, spec.delta))
+                    errors.setdefault(dom, []).append(
+                        mixture_error(run.scenario.domain_shares(run.selection.indices), dom))
+                down.append(run.bytes_down)
+                up.append(run.bytes_up)
+                rounds.append(len(run.calls))
+                eps_run.append(run.declared_epsilon)
             label = sampler + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
             row = {"target ε": eps, "sampler": label, **{d: f"{np.mean(v):.1%}" for d, v in shares.items()},
                    "mean": f"{np.mean([np.mean(v) for v in shares.values()]):.1%}",

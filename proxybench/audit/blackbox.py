@@ -9,7 +9,7 @@
    likelihood-ratio statistic for isotropic Gaussian noise: the projection onto the
    difference of the mean replies, the direction estimated on the first third of the
    trials and the bound made on the other two thirds (split-half thresholds, Clopper-
-   Pearson, as in ``audit.lower_bounds``).
+   Pearson, ``privacy.bounds.lower_bounds``).
 
 The epsilon audited is the device runtime's (its mechanisms' events); a selection that
 declares a DP event while some of its calls answered raw, outside the mechanisms, is
@@ -29,12 +29,12 @@ import numpy as np
 
 from ..privacy.attack import AuditResult
 from ..privacy.bounds import auroc, lower_bounds, tpr_at_fpr
+from ..run.resolved import ResolvedRun
 from ..run.runner import declared_epsilon, runtime_privacy
-from ..run.session import RunSession
+from ..run.select_only import selecting
 from ..run.spec import RunSpec
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
-from ..wire.phases import SELECT
 
 
 def projection_scores(d: np.ndarray, d_prime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,21 +47,19 @@ def projection_scores(d: np.ndarray, d_prime: np.ndarray) -> tuple[np.ndarray, n
     return d[k0:] @ direction, d_prime[k1:] @ direction
 
 
-def audit_selection(spec: RunSpec, cache: Cache, trials: int = 1000, neighbour: str = "add", seed: int = 0,
+def audit_selection(spec: RunSpec | ResolvedRun, cache: Cache, trials: int = 1000, neighbour: str = "add", seed: int = 0,
                     confidence: float = 0.95) -> AuditResult:
     """Run ``spec``'s selection, replay its device requests on D and D', bound epsilon from below."""
     if trials < 150:
         raise ProxybenchError(f"a black-box audit needs at least 150 trials per side, got {trials}")
     if neighbour not in ("add", "remove"):
         raise ProxybenchError(f"unknown neighbour {neighbour!r}; choose add (a copy of a record) or remove")
-    spec = spec.resolved()
     start = time.perf_counter()
-    with RunSession(spec, cache) as session:
-        selection = session.select()
-        calls = [c for c in session.relay.transcript if c.stage == SELECT]
+    with selecting(spec, cache) as run:
+        spec, selection, calls = run.spec, run.selection, run.calls
         claim = runtime_privacy(calls, spec.delta)
         declared = declared_epsilon("selection", bool(calls), selection.privacy, selection.adjacency, spec.delta)
-        replies = {side: [session.replay(c, trials, side, seed + i) for i, c in enumerate(calls)]
+        replies = {side: [run.replay(c, trials, side, seed + i) for i, c in enumerate(calls)]
                    for side in ("none", neighbour)}
     name = f"{spec.sampler} device program{'s' if len(calls) != 1 else ''} " + \
            (", ".join(sorted({c.program for c in calls})) or "(none: no device call)")

@@ -2,7 +2,7 @@
 
 Privacy lives in the runtime (``privacy.release``): it groups rows by privacy unit, clips
 each unit's total, sums and adds the noise, and states the accountant's event from the
-public parameters. The plugin audits (``audit.plugins``) check a plugin's own noise;
+public parameters. The plugin audits (``audit.declared``) check a plugin's own noise;
 nothing there checks the runtime's clipping, grouping or events. This module does: for
 each mechanism (``GaussianHistogram``, ``GaussianSum``, ``KnnVote``) and adjacency it
 builds a small device whose privacy units hold several rows (an original and its

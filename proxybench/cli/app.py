@@ -12,10 +12,11 @@ import sys
 
 from ..results.identity import package_version
 from ..util.errors import ProxybenchError
+from ..util.settings import Settings, using
 from .audit import add_audit_command
+from .listing import add_plugin_commands
 from .new import add_new_command
 from .parsing import Parser
-from .plugins import add_plugin_commands
 from .results import add_result_commands
 from .run import add_device_command, add_run_command, add_torch_device_arg, check_torch_device
 
@@ -61,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        check_torch_device(getattr(args, "torch_device", None))
-        return args.func(args)
+        with using(Settings.from_environment()):  # the one read of the PROXYBENCH_* variables (docs/settings.md)
+            check_torch_device(getattr(args, "torch_device", None))
+            return args.func(args)
     except ProxybenchError as exc:
         print(f"proxybench: error: {exc}", file=sys.stderr)
         return 2

@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..contract.params import split_param
 from ..contract.registry import plugin_class
 from ..util.cache import default_cache_dir
-from ..util.errors import ProxybenchError, closest
-from .parsing import check_writable_dir, open_interval, positive_int
+from ..util.errors import ProxybenchError
+from .parsing import check_writable_dir, open_interval, positive_int, route_params
 from .run import use_torch_device
 
 if TYPE_CHECKING:
-    from ..audit.plugins import AuditReport
+    from ..audit.report import AuditReport
     from ..privacy.attack import AuditResult
     from ..run.spec import RunSpec
 
@@ -70,25 +69,6 @@ def render(report: AuditReport, console=None) -> None:
                       "mechanism; raise --trials before trusting it")
 
 
-def _route_params(items: list[str], targets: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
-    """``key=value`` to the chosen plugins that declare ``key``; ``sampler.key``/``task.key``/``NAME.key`` to pick one."""
-    out: dict[tuple[str, str], dict[str, str]] = {t: {} for t in targets}
-    for item in items:
-        prefix, key, value = split_param(item)
-        chosen = [t for t in targets if prefix in t] if prefix else list(targets)
-        if prefix and not chosen:
-            key = f"{prefix}.{key}"
-        owners = [t for t in chosen if key in plugin_class(*t).param_fields()]
-        if not owners:
-            known = {t: list(plugin_class(*t).param_fields()) for t in targets}
-            listing = "; ".join(f"{k} {n}: {', '.join(known[(k, n)]) or '(none)'}" for k, n in targets)
-            hint = closest(key, [name for names in known.values() for name in names])
-            raise ProxybenchError(f"unknown parameter {key!r}{hint}. Known parameters: {listing}")
-        for t in owners:
-            out[t][key] = value
-    return out
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     for folder, option in ((getattr(args, "results_dir", None), "--results-dir"), (getattr(args, "out", None), "--out")):
         if folder is not None:
@@ -98,14 +78,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     targets = [("sampler", n) for n in args.sampler or []] + [("task", n) for n in args.task or []]
     for kind, name in targets:
         plugin_class(kind, name)  # an unknown name fails now, before the audit machinery is imported
-    from ..audit.plugins import AuditReport, _all_auditable, audit_plugin, auditable
+    from ..audit.declared import all_auditable, audit_plugin, auditable
+    from ..audit.report import AuditReport
 
     if args.all:
         targets += [(k, n) for k in ("sampler", "task") for n in auditable(k) if (k, n) not in targets]
     if not targets and not args.runtime:
         raise ProxybenchError("choose what to audit: --runtime, --sampler NAME, --task NAME or --all; "
-                              f"auditable: {_all_auditable()}")
-    params = _route_params(args.param or [], targets)
+                              f"auditable: {all_auditable()}")
+    routed = route_params(args.param or [], [(kind, plugin_class(kind, name)) for kind, name in targets])
+    params = dict(zip(targets, routed, strict=True))
     black_box = {name: _black_box_spec(name, params[(kind, name)], args)
                  for kind, name in targets if kind == "sampler" and not args.no_black_box}  # checked before any audit
     use_torch_device(getattr(args, "torch_device", None))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ..util.errors import ProxybenchError
+from ..contract.params import Plugin, split_param
+from ..util.errors import ProxybenchError, closest
 
-#: The device transports (``proxybench.harness.children.TRANSPORTS``; a test keeps them equal).
+#: The device transports (``proxybench.harness.options.TRANSPORTS``; a test keeps them equal).
 TRANSPORTS = ("pipe", "tcp")
 
 
@@ -150,3 +151,34 @@ def check_writable_dir(path: Path | str, option: str) -> None:
 def say(text: str) -> None:
     """One line on stderr, prefixed as the command's errors are."""
     print(f"proxybench: {text}", file=sys.stderr)
+
+
+def route_params(items: Iterable[str], owners: Sequence[tuple[str, type[Plugin]]]) -> list[dict[str, str]]:
+    """``--param [PREFIX.]KEY=VALUE`` items, routed to the plugins ``owners`` names as (kind, class): one dict each.
+
+    The rule, for ``run`` and ``audit`` alike: a key goes to the one plugin that declares it. A
+    prefix picks among the plugins, by kind (``sampler.``, ``task.``, ``dataset.``) or by name
+    (``ecos.``); a prefix that picks none is part of the key. A key that no picked plugin
+    declares, or that several do, is an error naming the choices.
+    """
+    routed: list[dict[str, str]] = [{} for _ in owners]
+    for item in items:
+        prefix, key, value = split_param(item)
+        picked = [i for i, (kind, cls) in enumerate(owners) if prefix in (kind, cls.name)] if prefix else []
+        if prefix and not picked:
+            key = f"{prefix}.{key}"
+        declaring = [i for i in picked or range(len(owners)) if key in owners[i][1].param_fields()]
+        if not declaring:
+            known = {i: sorted(cls.param_fields()) for i, (_, cls) in enumerate(owners)}
+            listing = "; ".join(f"{kind} {cls.name}: {', '.join(known[i]) or '(none)'}"
+                                for i, (kind, cls) in enumerate(owners))
+            hint = closest(key, [name for names in known.values() for name in names])
+            raise ProxybenchError(f"unknown parameter {key!r}{hint}. Known parameters: {listing}")
+        if len(declaring) > 1:
+            kinds = [owners[i][0] for i in declaring]  # a prefix by kind where the kind is unique, else by name
+            prefixes = [owners[i][0] if kinds.count(owners[i][0]) == 1 else owners[i][1].name for i in declaring]
+            plugins = ", ".join(f"{owners[i][0]} {owners[i][1].name}" for i in declaring)
+            raise ProxybenchError(f"parameter {key!r} belongs to several plugins ({plugins}); "
+                                  f"write it as {' or '.join(f'{p}.{key}=...' for p in prefixes)}")
+        routed[declaring[0]][key] = value
+    return routed

@@ -55,7 +55,7 @@ def _records(results: Path, version: str | None = None, schema: int | None = Non
              code: str | None = None, mix_code: bool = False) -> list[dict[str, Any]]:
     """The records a leaderboard or report shows: one code (unless mixing is asked), only the given runs (a grid's) if any."""
     from ..results.leaderboard import select_code
-    from ..results.records import read_records
+    from ..results.store import read_records
 
     records = [r for r in read_records(results) if run_ids is None or r["run_id"] in run_ids]
     return select_code(records, version, schema, code, mix_code)
@@ -88,7 +88,7 @@ def sweep_folders(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     results_dir, out = sweep_folders(args)
-    from ..results.records import ensure_writable_dir
+    from ..results.store import ensure_writable_dir
     from ..run.executors import make_executor
     from ..run.grid import load_grid
     from ..run.sweep import run_sweep
@@ -137,8 +137,8 @@ def _audit_report(path: Path | None) -> dict[str, Any] | None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from ..results.records import is_records_file
     from ..results.render import write_leaderboard
+    from ..results.store import is_records_file
 
     records = _selected(args)
     if args.out is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
+import dataclasses
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -14,12 +14,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ..contract.params import split_param
 from ..contract.registry import make_plugin, plugin_class, plugin_names
+from ..harness.options import HarnessOptions
 from ..ml.accelerator import CHOICES, ENV_VAR, parse_device
-from ..run.spec import RunSpec
+from ..run.resolved import ResolvedRun
+from ..run.spec import PLUGIN_KINDS, RunSpec
 from ..util.cache import Cache, default_cache_dir
-from ..util.errors import ProxybenchError, closest
+from ..util.errors import ProxybenchError
+from ..util.settings import Settings, current, refine, using
 from .parsing import (
     TRANSPORTS,
     Parser,
@@ -29,6 +31,7 @@ from .parsing import (
     port,
     positive_float,
     positive_int,
+    route_params,
 )
 
 EPILOG_RUN = """\
@@ -91,9 +94,10 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
     p.add_argument("--budget", type=positive_int, default=defaults.budget, help="number of pool images to select")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the client split and all randomness")
     p.add_argument("--client-fraction", type=fraction, default=defaults.client_fraction,
-                   help="share of the client domain's training originals the device holds, in (0, 1]")
+                   help="share of the client domain's private part (its private training originals) the device holds, "
+                        "in (0, 1]")
     p.add_argument("--exclude-client-domain", action="store_true",
-                   help="leave the client domain's remainder out of the pool")
+                   help="leave the client domain's public part out of the pool (that pool names the client's domain)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="a sampler, task or dataset parameter; repeatable; prefix sampler./task./dataset. "
                         "if a name is ambiguous")
@@ -142,7 +146,7 @@ def add_device_command(sub: argparse._SubParsersAction) -> Parser:
 
 def check_torch_device(value: str | None) -> None:
     """``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) spelled right: one line now, before any work."""
-    requested = value if value is not None else os.environ.get(ENV_VAR)
+    requested = value if value is not None else current().torch_device
     if requested is not None:
         parse_device(requested)
 
@@ -151,11 +155,11 @@ def use_torch_device(value: str | None) -> None:
     """Resolve ``--torch-device`` (else ``$PROXYBENCH_TORCH_DEVICE``) once, after the checks, before any run starts.
 
     A device this machine lacks fails here, in one line; ``auto`` says on stderr what it chose.
-    The concrete device goes into the environment, which the harness forwards to the cloud and
-    device processes (and sweep workers inherit), so every process of every run uses the same one.
+    The concrete device goes into the command's settings, which a run sends to its cloud and
+    device processes and a sweep to its workers, so every process of every run uses the same one.
     Neither given: nothing is touched (torch is not even imported), and torch runs on the CPU as it always did.
     """
-    requested = value if value is not None else os.environ.get(ENV_VAR)
+    requested = value if value is not None else current().torch_device
     if requested is None:
         return
     from ..ml.accelerator import resolve
@@ -163,62 +167,41 @@ def use_torch_device(value: str | None) -> None:
     device, note = resolve(requested)
     if note:
         print(f"proxybench: {note}", file=sys.stderr)
-    os.environ[ENV_VAR] = str(device)
+    refine(torch_device=str(device))
 
 
 @contextlib.contextmanager
-def cluster_for_run(value: str | None) -> Iterator[None]:
-    """``--scheduler`` for the run's duration: checked, connected (or started), and named to the cloud process.
+def cluster_for_run(value: str | None) -> Iterator[Settings]:
+    """``--scheduler`` for the run's duration: connected (or started); the settings that name it to the cloud process.
 
     ``local[:WORKERS]`` starts the LocalCluster here, in the command's process (the cloud
     process is a daemon and may not start worker processes), and the cloud process reaches
-    it by its address; an address must answer before the run starts. A bad value is one
-    ProxybenchError line. Only the cloud process reads ``$PROXYBENCH_SCHEDULER``
-    (``pool_on_cluster``); the device process ignores it.
+    it by its address; an address must answer before the run starts. Only the cloud process
+    uses ``Settings.scheduler`` (``pool_on_cluster``); the device process ignores it.
     """
     if value is None:
-        yield
+        yield current()
         return
-    from ..ml.cluster_pool import SCHEDULER_ENV, connect, scheduler_setting
+    from ..ml.cluster_pool import connect
 
-    os.environ[SCHEDULER_ENV] = value
-    try:
-        with connect(scheduler_setting()) as client:
-            os.environ[SCHEDULER_ENV] = client.scheduler.address
-            yield
-    finally:
-        os.environ.pop(SCHEDULER_ENV, None)
+    with connect(value) as client, using(dataclasses.replace(current(), scheduler=client.scheduler.address)) as settings:
+        yield settings
 
 
-def _parse_params(items: list[str], spec_kwargs: dict[str, Any]) -> None:
-    """Route ``key=value`` pairs to the sampler, task or dataset that declares ``key``."""
-    owners = {kind: plugin_class(kind, spec_kwargs[kind]) for kind in ("sampler", "task", "dataset")}
-    for item in items:
-        prefix, key, value = split_param(item)
-        if prefix in owners:
-            targets = [prefix]
-        else:
-            key = f"{prefix}.{key}" if prefix else key
-            targets = [kind for kind, cls in owners.items() if key in cls.param_fields()]
-        if not targets:
-            known = {kind: sorted(cls.param_fields()) for kind, cls in owners.items()}
-            listing = "; ".join(f"{kind} {owners[kind].name}: {', '.join(v) or '(none)'}" for kind, v in known.items())
-            hint = closest(key, [name for names in known.values() for name in names])
-            raise ProxybenchError(f"unknown parameter {key!r}{hint}. Known parameters: {listing}")
-        if len(targets) > 1:
-            raise ProxybenchError(
-                f"parameter {key!r} belongs to several plugins ({', '.join(targets)}); "
-                f"write it as {targets[0]}.{key}=... or {targets[1]}.{key}=..."
-            )
-        spec_kwargs[f"{targets[0]}_params"][key] = value
+def harness_options(args: argparse.Namespace) -> HarnessOptions:
+    """``--device-transport`` (else ``$PROXYBENCH_DEVICE_TRANSPORT``), ``--device-address``, ``--device-epsilon``."""
+    given = {"transport": args.device_transport, "device_address": args.device_address,
+             "device_epsilon": args.device_epsilon}
+    return HarnessOptions.from_settings(**{k: v for k, v in given.items() if v is not None})
 
 
-def checked_spec(args: argparse.Namespace) -> RunSpec:
-    """The run's spec from the command line, with everything checked that can be before any data is built.
+def checked_run(args: argparse.Namespace) -> ResolvedRun:
+    """The run from the command line, resolved, with everything checked that can be before any data is built.
 
-    The folders (``--results-dir``, ``--cache-dir``), the names and parameters of the plugins
-    (importing only those the spec names: no torch for the default spec), the client domain
-    and the budget against the largest pool the dataset's declared sizes allow.
+    The folders (``--results-dir``, ``--cache-dir``), the harness's options, the names and
+    parameters of the plugins (importing only those the spec names: no torch for the default
+    spec; each looked up once), the client domain and the budget against the largest pool the
+    dataset's declared sizes allow.
     """
     check_writable_dir(args.results_dir, "--results-dir")
     check_writable_dir(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
@@ -226,24 +209,24 @@ def checked_spec(args: argparse.Namespace) -> RunSpec:
         from ..ml.cluster_pool import check_scheduler
 
         check_scheduler(args.scheduler, "--scheduler")
-    kwargs: dict[str, Any] = {
-        "sampler": args.sampler, "task": args.task, "dataset": args.dataset, "client_domain": args.client_domain,
-        "backbone": args.backbone, "weights": args.weights, "feature_layer": args.feature_layer,
-        "budget": args.budget, "seed": args.seed,
-        "client_fraction": args.client_fraction, "pool_has_client_domain": not args.exclude_client_domain,
-        "sampler_params": {}, "task_params": {}, "dataset_params": {},
-    }
-    _parse_params(args.param or [], kwargs)
+    options = harness_options(args)
+    names = {"sampler": args.sampler, "task": args.task, "dataset": args.dataset}
+    classes = {kind: plugin_class(kind, names[kind]) for kind in PLUGIN_KINDS}
+    params = dict(zip(PLUGIN_KINDS, route_params(args.param or [], list(classes.items())), strict=True))
     if args.data_root is not None:
-        if "root" not in plugin_class("dataset", args.dataset).param_fields():
+        if "root" not in classes["dataset"].param_fields():
             raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
-        kwargs["dataset_params"]["root"] = str(Path(args.data_root).expanduser().resolve())
-    spec = RunSpec(**kwargs).checked()
-    largest = spec.largest_pool()
+        params["dataset"]["root"] = str(Path(args.data_root).expanduser().resolve())
+    spec = RunSpec(**names, client_domain=args.client_domain, backbone=args.backbone, weights=args.weights,
+                   feature_layer=args.feature_layer, budget=args.budget, seed=args.seed,
+                   client_fraction=args.client_fraction, pool_has_client_domain=not args.exclude_client_domain,
+                   **{f"{kind}_params": params[kind] for kind in PLUGIN_KINDS})
+    run = ResolvedRun.of(spec, options, classes)
+    largest = run.largest_pool()
     if largest is not None and spec.budget > largest:
         raise ProxybenchError(f"budget {spec.budget} is larger than the pool (at most {largest} images for client "
                               f"{spec.client_domain!r} of {spec.dataset}); choose 1..{largest}")
-    return spec
+    return run
 
 
 def _fmt_bytes(n: int) -> str:
@@ -295,24 +278,25 @@ def summary_table(record: dict[str, Any]) -> Table:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    spec = checked_spec(args)
+    checked = checked_run(args)
     use_torch_device(args.torch_device)
     from ..run.runner import run
 
+    spec = checked.spec
     console = Console(stderr=False)
     console.print(f"[bold]proxybench run[/bold] {spec.run_id}: sampler={spec.sampler} task={spec.task} "
                   f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
-    with cluster_for_run(args.scheduler):
-        record, path = run(spec, args.results_dir, Cache(args.cache_dir), transport=args.device_transport,
-                           device_address=args.device_address, device_epsilon=args.device_epsilon)
+    with cluster_for_run(args.scheduler) as settings:  # the run's settings: its torch device and scheduler resolved
+        resolved = dataclasses.replace(checked, options=dataclasses.replace(checked.options, settings=settings))
+        record, path = run(resolved, args.results_dir, Cache(args.cache_dir))
     console.print(summary_table(record))
     console.print(f"RunRecord: {path}")
     return 0
 
 
 def cmd_device_serve(args: argparse.Namespace) -> int:
-    from ..harness.children import device_authkey
     from ..harness.device_process import serve
 
-    serve(args.host, args.port, device_authkey(), sessions=args.sessions, epsilon_budget=args.device_epsilon)
+    serve(args.host, args.port, current().device_authkey.encode(), sessions=args.sessions,
+          epsilon_budget=args.device_epsilon)
     return 0

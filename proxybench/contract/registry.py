@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 import pluggy
 
 from ..util.errors import ProxybenchError, unknown_name
+from ..util.settings import current
 from . import hookspecs
 from .params import Plugin, coerce_params
 
@@ -49,6 +49,14 @@ KINDS = {
     "dataset": "proxybench_datasets",
     "weights": "proxybench_weights",
 }
+#: plugin kind -> the base its classes subclass, as ``module:class`` of the contract (imported when a class is checked).
+BASES = {"sampler": "sampler:Sampler", "task": "task:Task", "dataset": "dataset:Dataset", "weights": "weights:WeightSource"}
+
+
+def base_class(kind: str) -> type[Plugin]:
+    """The contract's base of a plugin kind (``proxybench.Sampler`` for a sampler)."""
+    module, _, name = BASES[kind].partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
 @dataclass
@@ -69,7 +77,7 @@ class PluginFailure:
 
 
 def _strict() -> bool:
-    return os.environ.get("PROXYBENCH_STRICT_PLUGINS", "").strip() not in ("", "0", "false", "no")
+    return current().strict_plugins
 
 
 def default_plugins() -> list[EntryPoint]:
@@ -98,6 +106,20 @@ def _may_provide(ep: EntryPoint, kind: str) -> bool:
     return builtin_kind(ep) in (None, kind)
 
 
+#: Whether this process imports third-party plugin modules: the cloud process and the describing helper do;
+#: a process that holds the device's data (the harness) gets them described (``contract.describe``).
+_IMPORTS_THIRD_PARTY = False
+#: What a harness imports of a third party itself: the kinds that produce its data, which hold it anyway.
+DATA_KINDS = ("dataset", "weights")
+
+
+def import_third_party_plugins() -> None:
+    """Let this process import third-party plugin modules (the cloud process does, first thing); forgets the registry."""
+    global _IMPORTS_THIRD_PARTY
+    _IMPORTS_THIRD_PARTY = True
+    reset_registry()
+
+
 def _named_as_entry_point(ep: EntryPoint, kind: str) -> bool:
     return kind in NAMED_AS_ENTRY_POINT and builtin_kind(ep) == kind
 
@@ -105,17 +127,62 @@ def _named_as_entry_point(ep: EntryPoint, kind: str) -> bool:
 class Registry:
     """A pluggy manager plus the name -> class tables built from its hooks."""
 
-    def __init__(self) -> None:
+    def __init__(self, imports_third_party: bool | None = None) -> None:
         self.pm = pluggy.PluginManager("proxybench")
         self.pm.add_hookspecs(hookspecs)
         self.loaded: list[LoadedPlugin] = []
         self.failures: list[PluginFailure] = []
+        self.imports_third_party = _IMPORTS_THIRD_PARTY if imports_third_party is None else imports_third_party
         self._tables: dict[str, dict[str, tuple[type[Plugin], str]]] = {}
         self._pending: list[EntryPoint] = []  # entry points found (``discover``) and not imported yet
+        self._undescribed: list[EntryPoint] = []  # third-party entry points a harness has not had described yet
+        self._data_kinds: dict[str, set[str]] = {}  # described entry point -> the data kinds it provides
+        self._run_finished_outside: tuple[str, ...] = ()  # described entry points with a run_finished hook
 
-    def discover(self) -> None:
-        """Find the built-ins and the installed entry points without importing them (``load_pending`` or ``get`` does)."""
-        self._pending = sorted(default_plugins() + third_party_plugins(), key=lambda e: e.name)
+    def discover(self, builtins: bool = True) -> None:
+        """Find the built-ins and the installed entry points without importing them (``load_pending`` or ``get`` does).
+
+        Where third-party modules may not be imported, they are described instead, when first needed.
+        """
+        third = third_party_plugins()
+        found = (default_plugins() if builtins else []) + (third if self.imports_third_party else [])
+        self._pending = sorted(found, key=lambda e: e.name)
+        self._undescribed = [] if self.imports_third_party else third
+
+    def _may_provide(self, ep: EntryPoint, kind: str) -> bool:
+        if ep.name in self._data_kinds:
+            return kind in self._data_kinds[ep.name]
+        return _may_provide(ep, kind)
+
+    def _describe_third_party(self) -> None:
+        """Have the third-party plugins described by the confined helper; stand-ins for their samplers and tasks.
+
+        An entry point that also provides a dataset or weights stays pending for those kinds only:
+        a harness imports it when such a plugin is asked for, since it produces the data.
+        """
+        from .describe import describe_third_party
+        from .described import PluginDescription, stand_in
+
+        undescribed, self._undescribed = self._undescribed, []
+        described = describe_third_party()
+        for ep in undescribed:
+            dist, version = (ep.dist.name, ep.dist.version) if ep.dist is not None else ("?", "?")
+            provides = described.provides.get(ep.name)
+            if provides is None:
+                continue  # it failed in the helper: reported below
+            for message in described.plugins.get(ep.name, []):
+                desc = PluginDescription.from_message(message)
+                self._add(desc.kind, stand_in(desc, base_class(desc.kind)), desc.provider)
+            data = {kind for kind in provides if kind in DATA_KINDS}
+            if data:
+                self._data_kinds[ep.name] = data
+                self._pending.append(ep)
+            self.loaded.append(LoadedPlugin(ep.name, dist, version, provides))
+        self._run_finished_outside = described.run_finished
+        for name, dist, error in described.failures:
+            if _strict():
+                raise ProxybenchError(f"plugin {name!r} from {dist} failed to load: {error}")
+            self.failures.append(PluginFailure(name, dist, error))
 
     @property
     def complete(self) -> bool:
@@ -124,13 +191,15 @@ class Registry:
 
     def load_pending(self, wanted: Callable[[EntryPoint], bool] | None = None) -> None:
         """Import the entry points found and not imported yet (those ``wanted``, if given)."""
+        if self._undescribed and (wanted is None or any(wanted(ep) for ep in self._undescribed)):
+            self._describe_third_party()
         for ep in [ep for ep in self._pending if wanted is None or wanted(ep)]:
             self._load_one(ep)  # raises (strict mode, a duplicate name): the entry point stays pending, to fail again
             self._pending.remove(ep)
 
     def load_kind(self, kind: str) -> None:
         """Import every entry point that may provide a ``kind``: the built-ins of that kind and all third-party ones."""
-        self.load_pending(lambda ep: _may_provide(ep, kind))
+        self.load_pending(lambda ep: self._may_provide(ep, kind))
 
     def known_names(self, kind: str) -> list[str]:
         """Names of ``kind`` imported so far, and those of built-in samplers or tasks not imported yet."""
@@ -144,7 +213,7 @@ class Registry:
             dist, version = ep.dist.name, ep.dist.version
         try:
             module = ep.load()
-            self.register(module, name=ep.name, distribution=dist, version=version)
+            self.register(module, name=ep.name, distribution=dist, version=version, kinds=self._data_kinds.get(ep.name))
         except ProxybenchError:
             raise
         except Exception as exc:  # a broken third-party plugin must not break the tool
@@ -153,14 +222,15 @@ class Registry:
             self.failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
             print(f"proxybench: skipping plugin {ep.name!r} ({dist}): {type(exc).__name__}: {exc}", file=sys.stderr)
 
-    def register(
-        self, module: ModuleType | object, name: str, distribution: str = "(local)", version: str = ""
-    ) -> None:
-        """Register a plugin object (usually a module with hookimpls) and index what it provides."""
+    def register(self, module: ModuleType | object, name: str, distribution: str = "(local)", version: str = "",
+                 kinds: set[str] | None = None) -> None:
+        """Register a plugin object (usually a module with hookimpls) and index what it provides (of ``kinds``)."""
         self.pm.register(module, name=name)
         try:
             provides = {}
             for kind, hook in KINDS.items():
+                if kinds is not None and kind not in kinds:
+                    continue
                 impl = getattr(module, hook, None)
                 classes = list(impl() or []) if impl is not None else []
                 for cls in classes:
@@ -173,7 +243,16 @@ class Registry:
                 for key in [k for k, (_, prov) in table.items() if prov == f"{name} ({distribution})"]:
                     del table[key]
             raise
-        self.loaded.append(LoadedPlugin(name, distribution, version, provides))
+        if kinds is None:
+            self.loaded.append(LoadedPlugin(name, distribution, version, provides))
+
+    def run_finished(self, record: dict[str, Any]) -> None:
+        """Call every ``proxybench_run_finished`` hook: this process's, and a harness's third parties' in the helper."""
+        self.pm.hook.proxybench_run_finished(record=record)
+        if self._run_finished_outside:
+            from .describe import run_finished_outside
+
+            run_finished_outside(record, self._run_finished_outside)
 
     def local_modules(self) -> list[str]:
         """Modules registered by hand (not through entry points): the cloud process registers them too."""
@@ -187,6 +266,11 @@ class Registry:
             self.register(module, name=name)
 
     def _add(self, kind: str, cls: type[Plugin], provider: str) -> None:
+        base = base_class(kind)
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            what = f"class {cls.__qualname__}" if isinstance(cls, type) else f"{type(cls).__name__} {cls!r}"
+            raise TypeError(f"{provider} offers {what} as a {kind}, but it does not subclass proxybench.{base.__name__}; "
+                            f"its {KINDS[kind]} hook must return subclasses of proxybench.{base.__name__}")
         if not getattr(cls, "name", ""):
             raise TypeError(f"{provider} offers a {kind} class {cls.__qualname__} without a name")
         table = self._tables.setdefault(kind, {})
@@ -208,9 +292,9 @@ class Registry:
         when the rest is imported (``registry()``).
         """
         if name not in self._tables.get(kind, {}) and self._pending:
-            self.load_pending(lambda ep: ep.name == name and _may_provide(ep, kind))
+            self.load_pending(lambda ep: ep.name == name and self._may_provide(ep, kind))
             if name not in self._tables.get(kind, {}):
-                self.load_pending(lambda ep: _may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
+                self.load_pending(lambda ep: self._may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
         table = self._tables.get(kind, {})
         if name not in table:
             raise unknown_name(kind, name, self.known_names(kind))
@@ -259,7 +343,7 @@ def make_plugin(kind: str, name: str, **params: Any) -> Plugin:
 def plugin_names(kind: str) -> list[str]:
     """The names of every plugin of ``kind``; built-in samplers and tasks are named by their entry points, not imported."""
     reg = _shared()
-    reg.load_pending(lambda ep: _may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
+    reg.load_pending(lambda ep: reg._may_provide(ep, kind) and not _named_as_entry_point(ep, kind))
     return reg.known_names(kind)
 
 

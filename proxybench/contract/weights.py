@@ -1,14 +1,14 @@
 """The WeightSource plugin base (how phi gets its weights), what it may fit them to, and building phi by name.
 
-phi is public: cloud and device hold the same one. A source whose weights are fitted to
-the pool (BatchNorm recalibration, cloud training) declares ``uses_pool``, and its
-features are cached per scenario instead of per dataset.
+phi is public: cloud and device hold the same one. A source whose weights may be fitted to
+the pool (BatchNorm recalibration, cloud training) declares the class variable ``uses_pool``,
+and its features are cached per scenario instead of per dataset.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -39,9 +39,10 @@ class PoolData:
 class WeightSource(Plugin):
     """How phi gets its weights. Subclasses are dataclasses (their fields are parameters)."""
 
-    #: True when the weights depend on the pool's content (so features are cached per pool).
-    uses_pool: bool = False
-    #: Input size the weights expect.
+    #: True when the weights may depend on the pool's content (so features are cached per pool).
+    uses_pool: ClassVar[bool] = False
+    #: The image side phi is fed (``input_size``): a parameter (a dataclass field) in every built-in source,
+    #: so it is an instance attribute; this value serves a source that declares none.
     image_size: int = 32
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:

@@ -15,18 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 from ..util.errors import ProxybenchError
 from ..wire.link import serialize
 from .cloud import cloud_main
 from .device_process import connect, device_main
+from .options import HarnessOptions
 
-Transport = Literal["pipe", "tcp"]
-#: ``process``: cloud and device in their own processes (every run). ``thread``: both as threads of
-#: the harness, over the same pipes and bytes: an in-process reference for measuring the boundary.
-Isolation = Literal["process", "thread"]
-TRANSPORTS = ("pipe", "tcp")
 #: What the forkserver imports once before it forks children: the modules they run.
 PRELOAD = (cloud_main.__module__, device_main.__module__)
 
@@ -57,10 +53,6 @@ def parse_address(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ProxybenchError(f"device address {text!r} is not HOST:PORT (e.g. 127.0.0.1:7340)")
     return host, int(port)
-
-
-def device_authkey() -> bytes:
-    return os.environ.get("PROXYBENCH_DEVICE_AUTHKEY", "proxybench").encode()
 
 
 def connect_when_up(address: tuple[str, int], authkey: bytes, alive: Callable[[], bool], timeout: float = 120.0):
@@ -95,13 +87,8 @@ def _children_allowed():
 class Children:
     """The cloud and device endpoints of one run, as processes (or threads, for the reference)."""
 
-    def __init__(self, isolation: Isolation = "process", transport: Transport = "pipe",
-                 device_address: str | None = None):
-        if transport not in TRANSPORTS:
-            raise ProxybenchError(f"unknown device transport {transport!r}; choose {' or '.join(TRANSPORTS)}")
-        if isolation not in ("process", "thread"):
-            raise ProxybenchError(f"unknown isolation {isolation!r}; choose process or thread")
-        ctx = child_context() if isolation == "process" else None
+    def __init__(self, options: HarnessOptions):
+        ctx = child_context() if options.isolation == "process" else None
         self.workers: list[Any] = []
 
         def start(target, *args) -> Any:
@@ -114,10 +101,10 @@ class Children:
 
         self.cloud, cloud_end = multiprocessing.Pipe()
         start(cloud_main, cloud_end)
-        self.device_address = device_address
-        if device_address is not None:  # a device that serves on its own (proxybench device serve)
-            self.device = connect_when_up(parse_address(device_address), device_authkey(), lambda: True, timeout=10.0)
-        elif transport == "tcp":
+        if options.device_address is not None:  # a device that serves on its own (proxybench device serve)
+            self.device = connect_when_up(parse_address(options.device_address),
+                                          options.settings.device_authkey.encode(), lambda: True, timeout=10.0)
+        elif options.transport == "tcp":
             address, key = ("127.0.0.1", free_port()), secrets.token_bytes(16)
             worker = start(device_main, None, address, key)
             self.device = connect_when_up(address, key, worker.is_alive)

@@ -11,25 +11,33 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-#: Settings a child reads from its environment; everything else of the harness's environment stays behind.
-CHILD_SETTINGS = ("PROXYBENCH_PROGRESS", "PROXYBENCH_TORCH_DEVICE", "PROXYBENCH_SCHEDULER", "PROXYBENCH_STRICT_PLUGINS",
-                  "OMP_WAIT_POLICY")
+if TYPE_CHECKING:
+    from .messages import ChildStart
+
+#: Variables a child keeps from the harness's environment, with every ``*_NUM_THREADS``: C libraries (OpenMP,
+#: BLAS) read them, not proxybench's settings, which a child gets in its start message (``ChildStart``).
+#: Everything else of the harness's environment stays behind.
+CHILD_SETTINGS = ("OMP_WAIT_POLICY",)
 
 
-def child_environment(settings: dict[str, str], scratch: str | None = None) -> dict[str, str]:
-    """A clean environment: a plain PATH and locale, the thread caps, the named settings; HOME and TMPDIR in scratch."""
+def _kept(name: str) -> bool:
+    return name in CHILD_SETTINGS or name.endswith("_NUM_THREADS")
+
+
+def child_environment(variables: dict[str, str], scratch: str | None = None) -> dict[str, str]:
+    """A clean environment: a plain PATH and locale, the harness's thread variables; HOME and TMPDIR in scratch."""
     env = {"PATH": os.defpath, "LANG": "C.UTF-8"}
-    env.update({k: v for k, v in settings.items() if k in CHILD_SETTINGS or k.endswith("_NUM_THREADS")})
+    env.update({k: v for k, v in variables.items() if _kept(k)})
     if scratch:
         env["HOME"] = env["TMPDIR"] = scratch
     return env
 
 
-def harness_settings() -> dict[str, str]:
-    """What the harness passes down: its thread caps and the settings children may read."""
-    return {k: v for k, v in os.environ.items() if k in CHILD_SETTINGS or k.endswith("_NUM_THREADS")}
+def child_variables() -> dict[str, str]:
+    """What the harness passes down of its environment: its thread caps and the other variables C libraries read."""
+    return {k: v for k, v in os.environ.items() if _kept(k)}
 
 
 def enter_environment(env: dict[str, str]) -> None:
@@ -55,3 +63,15 @@ def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = (), tcp_open: b
     except ProxybenchError as exc:
         return {"mechanism": "none", "reason": str(exc)}
     return done.to_record()
+
+
+def clean_environment(start: ChildStart, scratch: str | None = None) -> None:
+    """A child's own environment: the harness's thread variables only (``child_environment``)."""
+    enter_environment(child_environment(start.environment, scratch))
+
+
+def limit_threads(start: ChildStart) -> None:
+    """The harness's thread cap, so N concurrent runs do not oversubscribe the cores; after confinement (it may start pools)."""
+    from ..util.threads import limit_threads as cap
+
+    cap(start.threads)

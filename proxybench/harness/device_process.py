@@ -7,62 +7,47 @@ so a real device could run this same loop.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
 import multiprocessing
 import os
 from multiprocessing.connection import Client, Connection, Listener
 
-import numpy as np
-
 from ..ml.extractor import Extractor
 from ..privacy.release import Units
-from ..util.errors import ProxybenchError
+from ..util.settings import using
 from ..wire.context import CallMeter, DeviceContext, ScoringContext
-from ..wire.link import Message, deserialize, failure, serialize
+from ..wire.link import deserialize, failure, serialize
 from ..wire.runtime import DeviceRuntime, InlinePrograms, noise_generator
 from ..wire.timing import TimeGrid
-from .confinement import child_environment, confine, enter_environment
+from .confinement import clean_environment, confine, limit_threads
+from .messages import DevicePrivate, DeviceProvision, DeviceReady
 from .program_worker import ForkedPrograms
 
 
-def clean_environment(env: Message) -> None:
-    """The harness's settings for children (``confinement.CHILD_SETTINGS``) in an environment of their own."""
-    enter_environment(child_environment(json.loads(env["environment"]), env.get("scratch") or None))
-
-
-def limit_threads(env: Message) -> None:
-    """The harness's thread cap, so N concurrent runs do not oversubscribe the cores; after confinement (it may start pools)."""
-    from ..util.threads import limit_threads as cap
-
-    cap(int(env["threads"]))
-
-
-def training_context(msg: Message) -> DeviceContext:
+def training_context(provision: DeviceProvision) -> DeviceContext:
     """The device's training rows and phi, as programs see them (the first provisioning message)."""
-    labels = msg["labels"] if isinstance(msg["labels"], np.ndarray) else None
-    return DeviceContext(msg["images"], labels, Extractor.from_message(msg), groups=msg["groups"])
+    return DeviceContext(provision.images, provision.labels, Extractor.from_message(provision.start.phi),
+                         groups=provision.groups)
 
 
-def worker_context(msg: Message, scratch: str) -> tuple[DeviceContext, dict]:
+def worker_context(provision: DeviceProvision, scratch: str) -> tuple[DeviceContext, dict]:
     """In the program worker: confine it (writes only its scratch, its HOME and TMPDIR), cap its threads, build the context."""
     os.environ["HOME"] = os.environ["TMPDIR"] = scratch
     sandbox = confine(write=(scratch,))
-    limit_threads(msg)
-    return training_context(msg), sandbox
+    limit_threads(provision.start)
+    return training_context(provision), sandbox
 
 
-def runtime(programs, msg: Message) -> DeviceRuntime:
+def runtime(programs, private: DevicePrivate, epsilon_budget: float | None) -> DeviceRuntime:
     """The runtime from the second provisioning message: the test split, the noise secret, delta, the budget, the grid.
 
     A device that serves on its own and gets no secret makes one: nobody else then knows its noise.
     """
-    secret = msg["secret"].tobytes() if isinstance(msg.get("secret"), np.ndarray) else os.urandom(32)
-    budget = msg.get("epsilon_budget")
-    return DeviceRuntime(programs, noise_generator(secret, str(msg["run_key"])), float(msg["delta"]),
-                         scoring=ScoringContext(msg["test_images"], msg["test_labels"], CallMeter()),
-                         epsilon_budget=None if budget is None else float(budget),
-                         grid=TimeGrid(base=float(msg.get("grid_base", TimeGrid.base))))
+    secret = private.secret.tobytes() if private.secret is not None else os.urandom(32)
+    return DeviceRuntime(programs, noise_generator(secret, private.run_key), private.delta,
+                         scoring=ScoringContext(private.test_images, private.test_labels, CallMeter()),
+                         epsilon_budget=epsilon_budget, grid=TimeGrid(base=private.grid_base))
 
 
 def serve_connection(conn: Connection, isolated: bool = True, epsilon_budget: float | None = None,
@@ -73,40 +58,37 @@ def serve_connection(conn: Connection, isolated: bool = True, epsilon_budget: fl
     rows and nothing that arrives later. ``epsilon_budget`` is the device's own (``device
     serve --device-epsilon``); a harness can only tighten it. ``watchdog``: end with the
     parent (a harness's child), started after confinement, which needs a single thread.
+    An isolated device runs under the harness's settings for the session (the torch device).
     """
     from ..util.orphan import exit_when_orphaned
 
     programs = None
     try:
-        first = deserialize(conn.recv_bytes())
-        if first.get("op") != "provision":
-            raise ProxybenchError(f"a device session starts with provision, got {first.get('op')!r}")
-        if isolated:
-            clean_environment(first)
-            labels = first["labels"] if isinstance(first["labels"], np.ndarray) else None
-            programs = ForkedPrograms(functools.partial(worker_context, first), Units.from_groups(first["groups"]),
-                                      labels)
-            sandbox = confine()  # the runtime: reads installed code, writes nothing
-            limit_threads(first)
-        else:
-            programs = InlinePrograms(training_context(first))
-            sandbox = {"mechanism": "none", "reason": "in-process reference (thread isolation)"}
-        del first
-        second = deserialize(conn.recv_bytes())
-        if second.get("op") != "private":
-            raise ProxybenchError(f"a device session's second message is private, got {second.get('op')!r}")
-        budgets = [b for b in (epsilon_budget, second.get("epsilon_budget")) if b is not None]
-        device = runtime(programs, {**second, "epsilon_budget": min(budgets) if budgets else None})
-        worker = getattr(programs, "confinement", sandbox)
-        if watchdog:
-            exit_when_orphaned()
-        conn.send_bytes(serialize({"ready": True, "sandbox": json.dumps({"device": sandbox, "programs": worker}),
-                                   "grid_bits": device.grid.bits}))
-        while True:
-            request = conn.recv_bytes()
-            if deserialize(request).get("op") == "stop":
-                return
-            conn.send_bytes(device.handle(request))
+        provision = DeviceProvision.from_message(deserialize(conn.recv_bytes()))
+        with using(provision.start.settings) if isolated else contextlib.nullcontext():
+            if isolated:
+                clean_environment(provision.start)
+                programs = ForkedPrograms(functools.partial(worker_context, provision),
+                                          Units.from_groups(provision.groups), provision.labels)
+                sandbox = confine()  # the runtime: reads installed code, writes nothing
+                limit_threads(provision.start)
+            else:
+                programs = InlinePrograms(training_context(provision))
+                sandbox = {"mechanism": "none", "reason": "in-process reference (thread isolation)"}
+            del provision
+            private = DevicePrivate.from_message(deserialize(conn.recv_bytes()))
+            budgets = [b for b in (epsilon_budget, private.epsilon_budget) if b is not None]
+            device = runtime(programs, private, min(budgets) if budgets else None)
+            del private
+            worker = getattr(programs, "confinement", sandbox)
+            if watchdog:
+                exit_when_orphaned()
+            conn.send_bytes(serialize(DeviceReady({"device": sandbox, "programs": worker}, device.grid.bits).to_message()))
+            while True:
+                request = conn.recv_bytes()
+                if deserialize(request).get("op") == "stop":
+                    return
+                conn.send_bytes(device.handle(request))
     except EOFError:  # the harness closed the link or died
         return
     except Exception as exc:

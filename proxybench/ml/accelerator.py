@@ -1,7 +1,7 @@
 """Which torch device phi, task models, teachers and scoring run on: ``PROXYBENCH_TORCH_DEVICE``.
 
-Every process of a run (harness, cloud, device) reads the same variable (the harness
-forwards ``PROXYBENCH_*`` to its children), so they agree without any plugin passing a
+Every process of a run (harness, cloud, device) reads the same setting (``Settings.torch_device``:
+the harness sends its settings to its children), so they agree without any plugin passing a
 device around. Unset, or ``cpu``, changes nothing: models and tensors stay where they
 always were and no torch setting is touched, so CPU results stay bit for bit as before.
 Models live on the CPU between uses; ``on_device`` moves one to the accelerator for a
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..util.errors import ProxybenchError
+from ..util.settings import current
 
 if TYPE_CHECKING:  # torch is imported where it is used: the command line checks --torch-device's spelling without it
     import torch
@@ -120,10 +121,11 @@ def _configured(value: str) -> torch.device:
 
 
 def torch_device() -> torch.device:
-    """This process's torch device, from ``PROXYBENCH_TORCH_DEVICE`` (the CPU when unset)."""
+    """This process's torch device, from ``PROXYBENCH_TORCH_DEVICE`` (``Settings.torch_device``; the CPU when unset)."""
     import torch
 
-    value = os.environ.get(ENV_VAR, "cpu")
+    value = current().torch_device
+    value = "cpu" if value is None else value
     return torch.device("cpu") if value == "cpu" else _configured(value)
 
 

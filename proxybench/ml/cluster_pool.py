@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..util.dask_cluster import dask_client
 from ..util.errors import ProxybenchError
+from ..util.settings import current
 from .geometry import distance_chunk, kmeans_sample, nearest_centroid, train_kmeans
 
 #: ``tcp://HOST:PORT`` of a running scheduler, or ``local`` / ``local:WORKERS`` for a LocalCluster on 127.0.0.1.
@@ -96,8 +96,8 @@ class ClusterPool:
 
 
 def scheduler_setting() -> str | None:
-    """``$PROXYBENCH_SCHEDULER``, checked: None when unset, else ``local``, ``local:WORKERS`` or an address."""
-    value = os.environ.get(SCHEDULER_ENV) or None
+    """``Settings.scheduler`` ($PROXYBENCH_SCHEDULER), checked: None when unset, else ``local``, ``local:N`` or an address."""
+    value = current().scheduler
     return None if value is None else check_scheduler(value)
 
 

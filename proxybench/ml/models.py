@@ -1,7 +1,7 @@
 """Task models registered in timm's registry, so every model is created by name.
 
 ``pb_cnn`` is the from-scratch VGG-style CNN that met the benchmark's calibration in
-the prototype (DESIGN §8): 4 conv-BN-ReLU blocks (32-64-128-128), max-pooling,
+the prototype (docs/backbones.md, Task models): 4 conv-BN-ReLU blocks (32-64-128-128), max-pooling,
 global average pooling and dropout. Registered with timm, it is reached exactly like
 any timm architecture (``--param model=resnet10t`` works the same way).
 """

@@ -65,7 +65,7 @@ class AuditMechanism:
 
 
 def gaussian_reference(sigma: float, sensitivity: float = 1.0, dim: int = 10, adjacency: str = "add_remove") -> AuditMechanism:
-    """The exact Gaussian mechanism on a ``dim``-bin histogram (known epsilon), through ``privacy.gaussian_noise``."""
+    """The exact Gaussian mechanism on a ``dim``-bin histogram (known epsilon), through ``privacy.accounting.gaussian_noise``."""
     from .accounting import gaussian_event, gaussian_noise
 
     d = np.arange(dim, dtype=np.float64) * 3.0

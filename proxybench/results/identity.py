@@ -138,33 +138,24 @@ def distribution_identity(dist: str) -> dict[str, Any]:
     return {"name": dist, "version": ver, "source_hash": source_hash(dist)}
 
 
-def _plugin_distributions(spec: Mapping[str, Any] | None) -> list[str]:
-    """Distributions of the plugins a spec uses, or of every loaded plugin when no spec is given."""
-    from ..contract.registry import registry
+def _plugin_distributions(plugins: Iterable[type] | None) -> list[str]:
+    """Distributions of the given plugin classes, or of every loaded plugin when none are given."""
+    if plugins is None:
+        from ..contract.registry import registry
 
-    reg = registry()
-    if spec is None:
-        return sorted({p.distribution for p in reg.loaded if p.distribution not in ("(local)", "?")})
-    used = [("sampler", spec["sampler"]), ("task", spec["task"]), ("dataset", spec["dataset"]),
-            ("weights", str(spec.get("weights", "")).partition(":")[0])]
-    dists = set()
-    for kind, name in used:
-        if name in reg.names(kind):
-            dist = _distribution_of(reg.get(kind, name).__module__)
-            if dist is not None:
-                dists.add(dist)
-    return sorted(dists)
+        return sorted({p.distribution for p in registry().loaded if p.distribution not in ("(local)", "?")})
+    return sorted({dist for cls in plugins if (dist := _distribution_of(cls.__module__)) is not None})
 
 
-def code_identity(spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def code_identity(plugins: Iterable[type] | None = None) -> dict[str, Any]:
     """What ``record["code"]`` holds: proxybench's version, git state, and each distribution that ran.
 
-    With a spec (as a dict), the distributions are proxybench and those providing the spec's
-    sampler, task, dataset and weights; without one, proxybench and every loaded plugin
-    distribution. Source hashes are computed once per process: the code a process runs
-    is the code it imported.
+    With the classes of a run's plugins (its sampler, task, dataset and weights: ``ResolvedRun``),
+    the distributions are proxybench and those providing them; without, proxybench and every
+    loaded plugin distribution. Source hashes are computed once per process: the code a process
+    runs is the code it imported.
     """
-    names = sorted({CORE, *_plugin_distributions(spec)})
+    names = sorted({CORE, *_plugin_distributions(plugins)})
     return {
         "proxybench_version": package_version(),
         "git": git_state(),

@@ -1,14 +1,14 @@
 """Aggregation of leaderboards: one table per dataset, task and setting, from the records (rendering: results.render).
 
-A row is one sampler variant (its parameters that differ from the defaults are in its
-name); a cell is a mean with its 95% bootstrap interval (proxybench.stats). Two paired
-columns say whether a sampler really differs from random and from the best private
-sampler. Oracles and privacy-free references are marked and never highlighted: the
-best *private or client-free* value of each column is, because that is the comparison
-a deployable method has to win, and in a column of estimates (accuracy, in-domain share)
-only where its interval lies wholly above the second's. A cell whose accuracy cannot be
-told from chance is marked (results.chance). Tables are a pure function of the records,
-so a committed ``records.jsonl.gz`` regenerates them byte for byte.
+A row is one sampler variant (the parameters its records name non-default are in its
+name: results.variants); a cell is a mean with its 95% bootstrap interval
+(proxybench.results.stats). Two paired columns say whether a sampler really differs from
+random and from the best private sampler. Oracles and privacy-free references are marked
+and never highlighted: the best *private or client-free* value of each column is, because
+that is the comparison a deployable method has to win, and in a column of estimates
+(accuracy, in-domain share) only where its interval lies wholly above the second's. A cell
+whose accuracy cannot be told from chance is marked (results.chance). Tables are a pure
+function of the records, so a committed ``records.jsonl.gz`` regenerates them byte for byte.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..contract.registry import registry
 from ..util.errors import ProxybenchError
 from .chance import chance_accuracy
+from .frame import records_frame
 from .highlights import SHARE, best_cells, chance_cells
-from .records import read_record, records_frame
 from .stats import Interval, bootstrap_mean, paired
+from .store import read_record
+from .variants import changed_params, marked
 
 #: Spec fields that identify a row or a cell; every other field is part of a table's setting.
 ROW_FIELDS = ("dataset", "task", "sampler", "sampler_params", "client_domain", "seed")
-MARKS = {"oracle": "†", "privacy-free": "‡"}
 TIE = "≈"
 #: The records a committed leaderboard keeps beside its tables.
 RECORDS_FILE = "records.jsonl.gz"
@@ -111,20 +111,6 @@ def code_summary(records: list[dict[str, Any]]) -> str:
     return "; ".join(f"{k}: {n} runs" if len(groups) > 1 else k for k, n in sorted(groups.items()))
 
 
-def non_default(kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters that differ from the plugin's defaults (all of them if the plugin is not installed)."""
-    reg = registry()
-    defaults = reg.get(kind, name).defaults() if name in reg.names(kind) else {}
-    return {k: v for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v}
-
-
-def variant_label(sampler: str, params: dict[str, Any], kind: str | None = None) -> str:
-    """``ecos (sigma=20)``: the name, the non-default parameters, and the mark of its kind."""
-    changed = non_default("sampler", sampler, params)
-    label = f"{sampler} ({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else sampler
-    return f"{label} {MARKS[kind]}" if kind in MARKS else label
-
-
 def setting_of(spec: dict[str, Any]) -> dict[str, Any]:
     """What a table holds fixed: every spec field that is not a row, column or seed."""
     return {k: v for k, v in spec.items() if k not in ROW_FIELDS}
@@ -147,6 +133,7 @@ class Board:
     costs: tuple[tuple[str, str, str], ...] = COSTS  # cost columns: frame column, header, better direction
     chance: float | None = None  # chance accuracy (1 / classes); None: unknown
     at_chance: dict[str, set[str]] = field(default_factory=dict)  # accuracy column -> rows at chance
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # task, dataset -> its non-default parameters
 
     @property
     def title(self) -> str:
@@ -162,10 +149,8 @@ class Board:
         parts = [f"budget {s.get('budget')}",
                  f"phi {s.get('backbone')} ({s.get('weights')} weights, layer {s.get('feature_layer')})",
                  f"seeds {', '.join(map(str, self.seeds))}"]
-        for kind, key in (("task", self.task), ("dataset", self.dataset)):
-            changed = non_default(kind, key, s.get(f"{kind}_params", {}))
-            if changed:
-                parts.append(f"{kind} " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+        parts += [f"{kind} " + ", ".join(f"{k}={v}" for k, v in changed.items())
+                  for kind, changed in self.changed.items() if changed]
         if VS_PRIVATE in self.references:
             parts.append(f"best private sampler: {self.references[VS_PRIVATE]}")
         return "; ".join(parts)
@@ -179,9 +164,8 @@ def _set_intervals(out: pd.DataFrame, col: str, intervals: dict[str, Interval]) 
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame with a ``row`` column: each run's variant label."""
-    return frame.assign(row=[variant_label(s, json.loads(p), k)
-                             for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)])
+    """The frame with a ``row`` column: each run's sampler variant, marked by its kind."""
+    return frame.assign(row=[marked(v, k) for v, k in zip(frame.sampler_variant, frame.sampler_kind, strict=True)])
 
 
 def aggregate(frame: pd.DataFrame, domains: list[str],
@@ -280,14 +264,18 @@ def varying_part(setting: dict[str, Any], settings: list[dict[str, Any]], keys: 
     return out
 
 
+def setting_changes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The task's and the dataset's parameters a table's runs name non-default (one setting: the same values in each)."""
+    return {kind: dict(sorted({k: v for r in records for k, v in changed_params(r, kind).items()}.items()))
+            for kind in ("task", "dataset")}
+
+
 def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = None) -> list[Board]:
     """Group ok records into tables per dataset, task and setting; ``audit`` (a report) adds the audit column."""
     records = [r for r in records if r.get("status") == "ok"]
     if not records:
         return []
     frame = records_frame(records)
-    kinds = {name: getattr(registry().get("sampler", name), "kind", None) for name in registry().names("sampler")}
-    frame["sampler_kind"] = [k if k else kinds.get(s) for k, s in zip(frame.sampler_kind, frame.sampler, strict=True)]
     frame["setting"] = [json.dumps(setting_of(r["spec"]), sort_keys=True) for r in records]
     frame["chance"] = [chance_accuracy(r) for r in records]
     frame["test_images"] = [((r.get("selection") or {}).get("client_test_size")) for r in records]
@@ -309,5 +297,5 @@ def build_boards(records: list[dict[str, Any]], audit: dict[str, Any] | None = N
             boards.append(Board(dataset, task, setting, varying_part(setting, list(settings.values()), varying_keys),
                                 sorted(int(s) for s in sub.seed.unique()), domains, table,
                                 best_cells(table, domains, COSTS, images), references, audit is not None, costs, chance,
-                                chance_cells(table, domains, chance, images)))
+                                chance_cells(table, domains, chance, images), setting_changes([records[i] for i in sub.index])))
     return boards

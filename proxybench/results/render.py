@@ -15,7 +15,7 @@ from ..util.errors import ProxybenchError
 from .cells import cell_text, display_columns, legend
 from .html_board import board_html, html_page
 from .leaderboard import RECORDS_FILE, Board, build_boards, code_summary
-from .records import write_records_file
+from .store import write_records_file
 
 __all__ = ["board_csv", "board_html", "board_markdown", "display_columns", "to_markdown", "write_leaderboard"]
 

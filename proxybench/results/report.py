@@ -13,7 +13,6 @@ made them (results.provenance).
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +26,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
-from ..contract.registry import registry  # noqa: E402
 from ..util.errors import ProxybenchError  # noqa: E402
 from .colours import sampler_colour  # noqa: E402
-from .leaderboard import MARKS, variant_label  # noqa: E402
+from .frame import records_frame  # noqa: E402
 from .provenance import provenance  # noqa: E402
-from .records import records_frame  # noqa: E402
+from .variants import MARKS, marked  # noqa: E402
 from .zero_log import zero_log_axis  # noqa: E402
 
 MARKERS = "osD^v<>Pp*hX"
@@ -53,10 +51,7 @@ def report_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     if not ok:
         raise ProxybenchError("no finished (status ok) runs to report")
     frame = records_frame(ok)
-    kinds = {n: registry().get("sampler", n).kind for n in registry().names("sampler")}
-    frame["sampler_kind"] = [k or kinds.get(s) for k, s in zip(frame.sampler_kind, frame.sampler, strict=True)]
-    frame["variant"] = [variant_label(s, json.loads(p), k)
-                        for s, p, k in zip(frame.sampler, frame.sampler_params, frame.sampler_kind, strict=True)]
+    frame["variant"] = [marked(v, k) for v, k in zip(frame.sampler_variant, frame.sampler_kind, strict=True)]
     frame["total_bytes"] = frame.bytes_up + frame.bytes_down
     # A ledger without a select phase booked nothing in it (None only where the record has no phases at all).
     frame["select_bytes"] = [_select_bytes(r) for r in ok]

@@ -80,3 +80,19 @@ def parse_client_domain(text: str, allowed: Sequence[str] | None = None) -> Clie
     if abs(total - 1.0) > SHARE_TOLERANCE:
         raise ProxybenchError(f"client domain {text!r}: shares sum to {total:g}, not 1")
     return ClientMix(tuple((name, float(share)) for name, share in pairs))
+
+
+def mixture_error(shares: dict[str, float], client: str) -> float:
+    """How far a selection's split over the client's domains is from the client's own shares.
+
+    Half the L1 distance between the in-domain picks' split (``shares``: each domain's share of
+    the selection) and the mixture's weights: 0 is the client's proportions, 1 all picks
+    from a domain the client lacks.
+    """
+    import numpy as np
+
+    mix = parse_client_domain(client)
+    inside = np.array([shares.get(n, 0.0) for n in mix.names])
+    if inside.sum() == 0:
+        return 1.0
+    return float(0.5 * np.abs(inside / inside.sum() - np.array(mix.weights)).sum())

@@ -8,7 +8,7 @@ fill a local results folder that a remote cluster cannot see.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..util.orphan import exit_when_orphaned
+from ..util.settings import Settings, current, using
 from ..util.threads import available_cores, limit_threads
 from .spec import RunSpec
 
@@ -43,30 +44,21 @@ class Executor(Protocol):
         """Run the specs, yielding outcomes as runs finish; stop submitting after a failure if asked."""
 
 
-@contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """Per-run progress bars would garble the sweep's live table; the sweep reports progress instead."""
-    old = os.environ.get("PROXYBENCH_PROGRESS")
-    os.environ["PROXYBENCH_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["PROXYBENCH_PROGRESS"]
-        else:
-            os.environ["PROXYBENCH_PROGRESS"] = old
+def run_one(spec: RunSpec, results_dir: Path | str, cache_dir: Path | str | None, threads: int | None,
+            settings: Settings | None = None) -> Outcome:
+    """Run one spec where this function is called; a failure becomes a failed Outcome (its record is on disk).
 
-
-def run_one(spec: RunSpec, results_dir: Path | str, cache_dir: Path | str | None, threads: int | None) -> Outcome:
-    """Run one spec where this function is called; a failure becomes a failed Outcome (its record is on disk)."""
-    from ..results.records import read_record, record_path
+    ``settings``: the sweep's, for a worker it started (a Dask worker keeps its own: None). Per-run
+    progress bars are off: they would garble the sweep's live table, which reports progress instead.
+    """
+    from ..results.store import read_record, record_path
     from ..util.cache import Cache
     from .runner import run
 
     if threads is not None:
         limit_threads(threads)
     start = time.perf_counter()
-    with _quiet_progress():
+    with using(dataclasses.replace(current() if settings is None else settings, progress=False)):
         try:
             record, _ = run(spec, results_dir, Cache(cache_dir))
         except Exception as exc:
@@ -116,8 +108,9 @@ class LocalExecutor:
                                      stop_on_failure)
             return
         threads = max(1, available_cores() // self.jobs)
+        settings = current()  # the workers are this sweep's: they run under its settings (the torch device)
         with worker_pool(self.jobs) as pool:
-            futures = [pool.submit(run_one, spec, results_dir, self.cache_dir, threads) for spec in specs]
+            futures = [pool.submit(run_one, spec, results_dir, self.cache_dir, threads, settings) for spec in specs]
             try:
                 yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
             finally:

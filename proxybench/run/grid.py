@@ -88,8 +88,9 @@ def _client_domains(value: Any, dataset: Choice, cache: Cache, where: str) -> li
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ProxybenchError(f"{where}: client_domains must be \"all\" or a list of names, got {value!r}")
         return value
-    # Only the data knows its domains; loading it also warms the cache every run needs.
-    return list(make_plugin("dataset", dataset.name, **dataset.params).load(cache).client_domains)
+    # As declared, or as only the data knows them (an unkeyed build: a dataset with a secret declares its domains).
+    plugin = make_plugin("dataset", dataset.name, **dataset.params)
+    return list(plugin.client_domains() or plugin.load(cache).client_domains)
 
 
 def incompatibility(sampler: str, task: str) -> str | None:

@@ -1,6 +1,6 @@
-"""One RunSpec -> one RunRecord.
+"""One RunSpec (resolved: ``ResolvedRun``) -> one RunRecord.
 
-The run itself happens in a ``RunSession`` (``harness.py``): the sampler and the task
+The run itself happens in a ``RunSession`` (``run/session.py``): the sampler and the task
 run in a cloud process, the client's data lives in a device process, and the harness
 relays and counts. What goes into the record is measured there: bytes from the relay's
 ledger, device compute from its meter, privacy from what the device runtime released
@@ -20,18 +20,26 @@ import numpy as np
 from dp_accounting import DpEvent
 
 from ..contract.registry import registry
-from ..harness.children import Isolation, Transport
+from ..harness.options import HarnessOptions
 from ..harness.relay import Call
+from ..harness.remote_error import RemoteError
 from ..ml.backbone import install_footprint
 from ..privacy.accounting import check_one_adjacency, compose, epsilon, event_from_json, is_no_release
 from ..privacy.release import Release
+from ..results.environment import environment
 from ..results.identity import code_identity, package_version
-from ..results.records import SCHEMA_VERSION, ensure_writable_dir, environment, write_record
+from ..results.schema import SCHEMA_VERSION
+from ..results.store import ensure_writable_dir, write_record
+from ..results.variants import non_default_names
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
+from ..util.settings import using
 from ..wire.phases import SELECT, TASK
-from .session import RemoteError, RunSession, Timings, scenario_truth
+from .ground_truth import scenario_truth
+from .resolved import ResolvedRun
+from .session import RunSession
 from .spec import RunSpec
+from .timings import Timings
 
 
 def stage_privacy(stage: str, used: bool, event: DpEvent, adjacency: str | None, delta: float) -> dict[str, Any]:
@@ -103,12 +111,10 @@ def derived_kind(oracle: bool, used_device: bool, epsilon_select: float | None) 
     return "private" if epsilon_select is not None else "privacy-free"
 
 
-def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, isolation: Isolation = "process",
-            device_address: str | None = None, device_epsilon: float | None = None) -> dict[str, Any]:
-    """Run one spec and return the parts of its record that the run produces."""
-    timings = Timings()
-    with RunSession(spec, cache, timings, transport=transport, isolation=isolation,
-                    device_address=device_address, device_epsilon=device_epsilon) as session:
+def execute(resolved: ResolvedRun, cache: Cache) -> dict[str, Any]:
+    """Run one resolved spec and return the parts of its record that the run produces."""
+    spec, options, timings = resolved.spec, resolved.options, Timings()
+    with RunSession(resolved, cache, timings) as session:
         selection = session.select()
         outcome = session.run_task()
         relay, scenario = session.relay, session.scenario
@@ -118,8 +124,7 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
         task = runtime_privacy(by_stage[TASK], spec.delta)
         declared_select = declared_epsilon("selection", bool(by_stage[SELECT]), selection.privacy, selection.adjacency,
                                            spec.delta)
-        declared_task = declared_epsilon("task", bool(by_stage[TASK]), outcome.event, outcome.adjacency, spec.delta)
-        declared = session.sampler_cls.kind
+        declared_task = declared_epsilon("task", bool(by_stage[TASK]), outcome.privacy, outcome.adjacency, spec.delta)
         return {
             "metrics": outcome.metrics,
             "selection": {**scenario_truth(scenario, chosen), "indices_hash": _hash_indices(chosen),
@@ -131,16 +136,16 @@ def execute(spec: RunSpec, cache: Cache, transport: Transport | None = None, iso
             "privacy": {**privacy_record(select, task, spec.delta),
                         "unit": "original record (an image and its augmentations)",
                         "declared": {"select": declared_select, "task": declared_task},
-                        "device_odometer": {"epsilon_spent": relay.epsilon_spent, "budget": device_epsilon}
-                        if device_epsilon is not None else None,
+                        "device_odometer": {"epsilon_spent": relay.epsilon_spent, "budget": options.device_epsilon}
+                        if options.device_epsilon is not None else None,
                         "secret_hash": session.secret_hash,
                         "timing_bits_per_call": None if session.timing_bits is None else round(session.timing_bits, 2),
                         "device_calls": {**relay.calls, "scoring": relay.scoring_calls,
                                          "reference": relay.reference_calls}},
             "sampler_kind": derived_kind(session.oracle, relay.calls[SELECT] > 0, select["epsilon"]),
-            "sampler_kind_declared": declared,
-            "harness": {"cloud": session.isolation, "device": "remote" if device_address else session.isolation,
-                        "transport": "tcp" if device_address else session.transport,
+            "sampler_kind_declared": resolved.sampler.kind,
+            "harness": {"cloud": options.isolation, "device": "remote" if options.device_address else options.isolation,
+                        "transport": "tcp" if options.device_address else options.transport,
                         "sandbox": session.sandbox},
             # phi's cost to the device that must install and run it, beside what the run measured.
             "extractor": {"flops_per_image": session.extractor.flops_per_image,
@@ -153,11 +158,25 @@ def _hash_indices(idx: np.ndarray) -> str:
     return hashlib.sha256(np.sort(idx).astype(np.int64).tobytes()).hexdigest()[:16]
 
 
-def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, transport: Transport | None = None,
-        isolation: Isolation = "process", device_address: str | None = None,
-        device_epsilon: float | None = None) -> tuple[dict[str, Any], Path]:
-    """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised."""
-    spec = spec.validate()  # names checked against what the dataset declares, before any data is built
+def run(spec: RunSpec | ResolvedRun, results_dir: Path | str, cache: Cache | None = None,
+        options: HarnessOptions | None = None) -> tuple[dict[str, Any], Path]:
+    """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised.
+
+    ``spec``: resolved already (the command line's ``ResolvedRun``, which carries its options), or a
+    ``RunSpec`` resolved here under ``options`` (else those of the settings in use). The run's
+    settings are in use until it ends, in this process as in its children.
+    """
+    if isinstance(spec, ResolvedRun) and options is not None:
+        raise ValueError("a ResolvedRun carries its harness options; pass options only with a RunSpec")
+    options = spec.options if isinstance(spec, ResolvedRun) else options or HarnessOptions.from_settings()
+    with using(options.settings):
+        # Names checked against what the dataset declares, before any data is built.
+        return _run(spec if isinstance(spec, ResolvedRun) else ResolvedRun.of(spec, options), results_dir, cache)
+
+
+def _run(resolved: ResolvedRun, results_dir: Path | str, cache: Cache | None) -> tuple[dict[str, Any], Path]:
+    spec = resolved.spec
+    registry()  # every plugin imported, before any work: two providers of one name fail here
     ensure_writable_dir(results_dir)  # before any work: a run whose record cannot be written is lost
     cache = cache or Cache()
     record: dict[str, Any] = {
@@ -165,6 +184,7 @@ def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, tran
         "run_id": spec.run_id,
         "proxybench_version": package_version(),
         "spec": spec.to_dict(),
+        "non_default": non_default_names(spec.to_dict(), resolved.plugin_classes),  # tables never ask later plugins
         "status": "ok",
         "error": None,
         "metrics": {},
@@ -174,11 +194,11 @@ def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, tran
         "privacy": {},
         "timings": {},
         "environment": environment(),
-        "code": code_identity(spec.to_dict()),
+        "code": code_identity(resolved.plugin_classes.values()),
     }
     start = time.perf_counter()
     try:
-        record.update(execute(spec, cache, transport, isolation, device_address, device_epsilon))
+        record.update(execute(resolved, cache))
     except BaseException as exc:
         record["status"] = "failed"
         record["error"] = exc.message if isinstance(exc, RemoteError) else f"{type(exc).__name__}: {exc}"
@@ -188,5 +208,5 @@ def run(spec: RunSpec, results_dir: Path | str, cache: Cache | None = None, tran
         raise
     record["timings"]["total"] = round(time.perf_counter() - start, 3)
     path = write_record(record, results_dir)
-    registry().pm.hook.proxybench_run_finished(record=record)
+    registry().run_finished(record)
     return record, path

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..contract.registry import make_plugin, plugin_class, registry
+from ..contract.params import Plugin, coerce_params
+from ..contract.registry import make_plugin, plugin_class
 from ..contract.weights import parse_weights
 from ..util.cache import canonical_hash
 from ..util.errors import ProxybenchError
 from .client_mix import parse_client_domain
 from .scenario import pool_size_bound
 
+if TYPE_CHECKING:
+    from ..contract.dataset import Dataset
+
 #: Bump when a RunSpec field is added or its meaning changes.
 SPEC_VERSION = 1
+#: The plugins a spec names, in the order their names are checked.
+PLUGIN_KINDS = ("sampler", "task", "dataset")
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,10 @@ class RunSpec:
     """Everything that determines a run's result. Plugin parameters are stored complete (defaults filled).
 
     The defaults are plain names: a spec is made, compared, hashed and serialized without any
-    plugin installed, and its names are looked up in the registry only by ``resolved`` (and so
-    ``run_id``), ``checked`` and ``validate``. ``resolved`` and ``checked`` import only the plugins
-    the spec names (``plugin_class``), so a spec is checked without loading torch.
+    plugin installed, and its names are looked up in the registry only by ``resolve`` (and so by
+    ``resolved``, ``run_id``, ``checked``), which imports only the plugins the spec names
+    (``plugin_class``), so a spec is checked without loading torch. A run resolves its spec once
+    (``run.resolved.ResolvedRun``).
     """
 
     sampler: str = "ecos"
@@ -36,7 +44,7 @@ class RunSpec:
     feature_layer: int = 3  # pooled stage-3 output: chosen by measurement (docs/calibration-extractor.md)
     budget: int = 1000
     seed: int = 0
-    client_fraction: float = 0.5
+    client_fraction: float = 1.0  # share of the client domain's private part the device holds
     pool_has_client_domain: bool = True
     delta: float = 1e-5
     sampler_params: dict[str, Any] = field(default_factory=dict)
@@ -69,43 +77,26 @@ class RunSpec:
         reads its folder, and a ``run_id`` must be computable where the data is absent.
         """
         spec = self.resolved()
-        allowed = make_plugin("dataset", spec.dataset, **spec.dataset_params).client_domains()
-        parse_client_domain(spec.client_domain, allowed)
+        check_client_domain(spec, make_plugin("dataset", spec.dataset, **spec.dataset_params))
         return spec
 
     def largest_pool(self) -> int | None:
-        """The most pool images this spec's scenario can hold, from the sizes its dataset declares (None: it declares none).
-
-        Nothing is built (``Dataset.training_sizes``): a budget above it fails before any data is made.
-        """
+        """The most pool images this spec's scenario can hold, from the sizes its dataset declares (None: it declares none)."""
         spec = self.resolved()
-        dataset = make_plugin("dataset", spec.dataset, **spec.dataset_params)
-        sizes = dataset.training_sizes()
-        if sizes is None:
-            return None
-        mix = parse_client_domain(spec.client_domain, dataset.client_domains())
-        return pool_size_bound(sizes, mix, spec.client_fraction, spec.pool_has_client_domain)
+        return pool_bound(spec, make_plugin("dataset", spec.dataset, **spec.dataset_params))
 
-    def validate(self) -> RunSpec:
-        """``checked``, then every plugin imported (``registry()``): two plugins of one name fail here too."""
-        spec = self.checked()
-        registry()
-        return spec
+    def resolve(self, classes: Mapping[str, type[Plugin]] | None = None) -> tuple[RunSpec, dict[str, Plugin]]:
+        """The resolved spec and its plugins, built once from ``classes`` (looked up by name where not given).
 
-    def _memo(self) -> tuple[str, RunSpec, str]:
-        """(hash of the fields as given, resolved spec, run_id), computed once per field values."""
-        given = canonical_hash(self.to_dict())
-        memo = self.__dict__.get("_resolved")
-        if memo is None or memo[0] != given:
-            spec = self._resolve()
-            run_id = canonical_hash({"spec_version": SPEC_VERSION, **spec.to_dict()})
-            spec.__dict__["_resolved"] = (canonical_hash(spec.to_dict()), spec, run_id)  # resolving is idempotent
-            memo = self.__dict__["_resolved"] = (given, spec, run_id)  # frozen: only __setattr__ is barred
-        return memo
-
-    def _resolve(self) -> RunSpec:
-        for kind, name in (("sampler", self.sampler), ("task", self.task), ("dataset", self.dataset)):
-            plugin_class(kind, name)  # unknown names fail first, before any parameter is checked
+        Names are checked first, then the run's numbers, then each plugin's parameters
+        (checked and coerced by ``coerce_params``). The resolved spec is remembered (``resolved``,
+        ``run_id``); the plugins are not, since a spec crosses to sweep workers: a
+        ``ResolvedRun`` keeps them.
+        """
+        classes = {kind: plugin_class(kind, getattr(self, kind)) for kind in PLUGIN_KINDS} if classes is None else classes
+        for kind in PLUGIN_KINDS:
+            if classes[kind].name != getattr(self, kind):
+                raise ValueError(f"the {kind} class given is {classes[kind].name!r}, the spec names {getattr(self, kind)!r}")
         parse_weights(self.weights)
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget <= 0:
             raise ProxybenchError(f"budget must be a positive integer, got {self.budget!r}")
@@ -113,12 +104,21 @@ class RunSpec:
             raise ProxybenchError(f"client_fraction must be in (0, 1], got {self.client_fraction}")
         if not 0.0 < self.delta < 1.0:
             raise ProxybenchError(f"delta must be in (0, 1), got {self.delta}")
-        return dataclasses.replace(
-            self,
-            sampler_params=make_plugin("sampler", self.sampler, **self.sampler_params).params(),
-            task_params=make_plugin("task", self.task, **self.task_params).params(),
-            dataset_params=make_plugin("dataset", self.dataset, **self.dataset_params).params(),
-        )
+        plugins = {kind: classes[kind](**coerce_params(classes[kind], getattr(self, f"{kind}_params")))
+                   for kind in PLUGIN_KINDS}
+        spec = dataclasses.replace(self, **{f"{kind}_params": plugins[kind].params() for kind in PLUGIN_KINDS})
+        run_id = canonical_hash({"spec_version": SPEC_VERSION, **spec.to_dict()})
+        spec.__dict__["_resolved"] = (canonical_hash(spec.to_dict()), spec, run_id)  # resolving is idempotent
+        self.__dict__["_resolved"] = (canonical_hash(self.to_dict()), spec, run_id)  # frozen: only __setattr__ is barred
+        return spec, plugins
+
+    def _memo(self) -> tuple[str, RunSpec, str]:
+        """(hash of the fields as given, resolved spec, run_id), computed once per field values."""
+        memo = self.__dict__.get("_resolved")
+        if memo is None or memo[0] != canonical_hash(self.to_dict()):
+            self.resolve()
+            memo = self.__dict__["_resolved"]
+        return memo
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,3 +130,20 @@ class RunSpec:
         if unknown:
             raise ProxybenchError(f"unknown RunSpec fields {sorted(unknown)}; fields are {sorted(names)}")
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def check_client_domain(spec: RunSpec, dataset: Dataset) -> None:
+    """The spec's client domain against what its dataset declares (``Dataset.client_domains``): nothing is built."""
+    parse_client_domain(spec.client_domain, dataset.client_domains())
+
+
+def pool_bound(spec: RunSpec, dataset: Dataset) -> int | None:
+    """The most pool images the spec's scenario can hold, from the sizes its dataset declares (None: it declares none).
+
+    Nothing is built (``Dataset.training_sizes``): a budget above it fails before any data is made.
+    """
+    sizes = dataset.training_sizes()
+    if sizes is None:
+        return None
+    mix = parse_client_domain(spec.client_domain, dataset.client_domains())
+    return pool_size_bound(sizes, mix, spec.pool_has_client_domain)

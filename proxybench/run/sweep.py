@@ -18,7 +18,8 @@ from rich.table import Table
 
 from ..contract.registry import plugin_class
 from ..results.identity import code_differences, package_version
-from ..results.records import SCHEMA_VERSION, ensure_writable_dir, read_record, record_path, write_record
+from ..results.schema import SCHEMA_VERSION
+from ..results.store import ensure_writable_dir, read_record, record_path, write_record
 from ..util.errors import ProxybenchError
 from .executors import Executor, Outcome
 from .spec import RunSpec

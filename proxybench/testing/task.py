@@ -13,7 +13,7 @@ from ..contract.images import ImageRows
 from ..contract.sampler import Selection
 from ..contract.task import PickedData, PoolView, Task, TaskContext, TaskResult
 from ..harness.cloud import STREAM_TASK
-from ..results.records import jsonable
+from ..results.store import jsonable
 from ..run.runner import runtime_privacy
 from ..util.cache import Cache
 from ..wire.device import Device

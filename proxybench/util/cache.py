@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from .settings import current
+
 
 def canonical_hash(obj: Any, length: int = 16) -> str:
     """Hash of a JSON-able object that ignores dict ordering."""
@@ -30,9 +32,9 @@ def canonical_hash(obj: Any, length: int = 16) -> str:
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("PROXYBENCH_CACHE_DIR")
-    if env:
-        return Path(env)
+    given = current().cache_dir
+    if given:
+        return Path(given)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "proxybench"
 

@@ -1,25 +1,24 @@
 """Progress bars for long work (data generation, extraction, training).
 
 Bars go to stderr and switch themselves off when stderr is not a terminal, so logs
-and CI output stay clean; PROXYBENCH_PROGRESS=0/1 forces them off or on.
+and CI output stay clean; PROXYBENCH_PROGRESS=0/1 (``Settings.progress``) forces them off or on.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from .settings import current
+
 T = TypeVar("T")
 
 
 def _disabled() -> bool | None:
-    flag = os.environ.get("PROXYBENCH_PROGRESS")
-    if flag is None:
-        return None  # tqdm: disable when not a TTY
-    return flag.strip() in ("0", "false", "no", "off")
+    shown = current().progress
+    return None if shown is None else not shown  # None: tqdm disables them when stderr is not a TTY
 
 
 def track(iterable: Iterable[T], desc: str, total: int | None = None, leave: bool = False) -> Iterator[T]:

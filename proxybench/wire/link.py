@@ -102,14 +102,3 @@ def failure(exc: BaseException) -> bytes:
     """The reply envelope of a failed request: the error as text (it crosses the link like any reply)."""
     return serialize({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
-
-class Link:
-    """Carries messages across, counting them; what arrives is a deserialized copy."""
-
-    def __init__(self, ledger: Ledger | None = None):
-        self.ledger = ledger or Ledger()
-
-    def carry(self, message: Message, phase: Phase, direction: Direction, label: str) -> Message:
-        data = serialize(message)
-        self.ledger.record(phase, direction, len(data), label)
-        return deserialize(data)

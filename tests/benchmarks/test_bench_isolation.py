@@ -20,8 +20,13 @@ from contextlib import contextmanager
 import numpy as np
 
 from proxybench import Cache, Device, Extractor, RunSpec, create_backbone
-from proxybench.harness import Children, Relay, local_device
+from proxybench.harness.children import Children
+from proxybench.harness.local import local_device
+from proxybench.harness.messages import ChildStart, DevicePrivate, DeviceProvision, DeviceReady
+from proxybench.harness.options import HarnessOptions
+from proxybench.harness.relay import Relay
 from proxybench.run.runner import run
+from proxybench.util.settings import Settings
 from proxybench.wire.link import deserialize, serialize
 
 from ..conftest import TINY_RUN, make_context
@@ -40,14 +45,13 @@ def test_device_round_trip_with_ecos_message(benchmark):
     """One ``device.call`` with a 22.5 kB message: through a device process and pipe vs a device in this process."""
     context = make_context(np.zeros((10, 8), np.float32))
     phi = Extractor(create_backbone("resnet10t"), 32, (0.5,) * 3, (0.5,) * 3, {"backbone": "resnet10t"})
-    children = Children("process")
+    children = Children(HarnessOptions())
     try:
-        children.device.send_bytes(serialize({"op": "provision", "threads": 1, "environment": "{}", **phi.to_message(),
-                                              "images": context.images, "labels": None, "groups": np.arange(10)}))
-        children.device.send_bytes(serialize({"op": "private", "run_key": "bench", "delta": 1e-5,
-                                              "epsilon_budget": None, "grid_base": 0.0,  # the boundary alone
-                                              "test_images": context.images[:1], "test_labels": np.zeros(1, int)}))
-        assert deserialize(children.device.recv_bytes())["ready"]
+        start = ChildStart(threads=1, environment={}, settings=Settings(), phi=phi.to_message())
+        children.device.send_bytes(serialize(DeviceProvision(start, context.images, None, np.arange(10)).to_message()))
+        children.device.send_bytes(serialize(DevicePrivate(None, "bench", 1e-5, None, 0.0,  # grid 0: the boundary alone
+                                                           context.images[:1], np.zeros(1, int)).to_message()))
+        DeviceReady.from_message(deserialize(children.device.recv_bytes()))
         relay = Relay(children.exchange)
         remote = Device(lambda request: relay.forward(deserialize(request)))
         local, _ = local_device(context)
@@ -85,7 +89,7 @@ def test_main_job_process_against_in_process(benchmark, tmp_path):
     cache = Cache(tmp_path / "cache")
     run(spec, tmp_path / "warm", cache)
     with busy_core():
-        thread, _ = run(spec, tmp_path / "thread", cache, isolation="thread")
+        thread, _ = run(spec, tmp_path / "thread", cache, HarnessOptions.from_settings(isolation="thread"))
         record, _ = benchmark.pedantic(run, args=(spec, tmp_path / "process", cache), rounds=1)
     for key in ("metrics", "ledger"):
         assert record[key] == thread[key]

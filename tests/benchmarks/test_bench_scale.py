@@ -3,8 +3,9 @@
 ECOS: N x 112 float16 rows in 50 blobs, R = 100, B = N / 1000, k-means trained on an N / 10
 sample (``kmeans_max_points``); full form N = 1e5, 1e6, 1e7 (B = 1e4 at 1e7). The selection runs
 in a process of its own (``scale.py``; in this process in the tiny form), so its peak RSS
-(VmHWM, imports included; ru_maxrss beside it) is its own; the reference, in another, is faiss k-means on the same sample plus one faiss assignment
-pass over all N. Full-form targets: selection / reference <= 1.5 and peak RSS <= 2 GB at 1e7
+(VmHWM, imports included; ru_maxrss beside it) is its own; the reference, in another, is faiss
+k-means on the same sample plus one faiss assignment pass over all N. Full-form targets: selection /
+reference <= 1.5 and peak RSS <= 2 GB at 1e7
 (the store is 2.24 GB, the float32 matrix would be 4.5 GB).
 
 Folder index: a tree of tiny PNGs (1e5 in the full form, 100 per class folder), its fingerprint

@@ -1,4 +1,4 @@
-"""ECOS's noisy centroid coverage (DESIGN §5, steps 0-3), shared by ``ecos``, ``dsir`` and ``cluster-filter``.
+"""ECOS's noisy centroid coverage (steps 0-3 of ``ecos``'s docstring), shared by ``ecos``, ``dsir`` and ``cluster-filter``.
 
 The three samplers differ only in what the cloud does with the noisy histogram, so the
 part that touches the device (reduction, cloud k-means, the device program, the

@@ -1,7 +1,7 @@
 """``ecos``: Efficient Collaborative Open-source Sampling (Hong, Lyu, Zhou, Spranger, NeurIPS 2022).
 
 How each step maps to the paper, and what this implementation chooses where the paper
-leaves it open (DESIGN §5):
+leaves it open (the measurements behind the defaults: docs/ecos-ablation.md):
 
 0. *Low-dimensional centroid features.* The paper sends "compressed" centroids. Here:
    ``reduction="random"`` projects phi to ``dim`` dimensions with a Gaussian matrix

@@ -1,6 +1,6 @@
 """``upload-raw``: the privacy-free reference that ships the device's raw images to the cloud.
 
-The "upload the client data" row of the ECOS paper's cost comparison (DESIGN §5: about
+The "upload the client data" row of the ECOS paper's cost comparison (about
 3.5e7 bytes on Digits). The device does no work beyond sending its uint8 images (no
 feature extraction: device compute ~0); the cloud runs phi on them and selects exactly
 as ``upload-features`` does (round-robin nearest untaken pool point per client

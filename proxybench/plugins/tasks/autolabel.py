@@ -1,4 +1,4 @@
-"""``autolabel``: automated client labeling (DESIGN §7).
+"""``autolabel``: automated client labeling.
 
 The device holds labels; the selected pool images are unlabeled. The device labels
 them by *private kNN* (in the style of Zhu et al., "Private-kNN", CVPR 2020), as the

@@ -1,4 +1,4 @@
-"""``compress``: adaptive model compression (DESIGN §7).
+"""``compress``: adaptive model compression.
 
 The cloud trains a large teacher (any timm model) on the whole labeled pool, once per
 pool (cached by content hash). The sampler picks S using the device's *unlabeled*

@@ -1,4 +1,4 @@
-"""``outsource``: selective manual labeling (DESIGN §7).
+"""``outsource``: selective manual labeling.
 
 The device's data is unlabeled; the selection is labeled by an annotation oracle (the
 pool's true labels). A pick outside the label space (a distractor) is a bought label

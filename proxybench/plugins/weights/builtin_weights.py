@@ -62,7 +62,7 @@ def recalibrate_batchnorm(model: nn.Module, images: np.ndarray | ImageRows, imag
     """Replace BatchNorm running statistics by exact averages over ``images``.
 
     Random-init weights with fresh statistics give near-constant features; statistics
-    fitted to the pool make every channel informative (DESIGN §4).
+    fitted to the pool make every channel informative (docs/backbones.md).
     """
     import torch
     from torch import nn
@@ -85,19 +85,17 @@ class RandomInit(WeightSource):
     """Seeded random init; BatchNorm statistics recalibrated on ``bn_images`` pool images by default.
 
     The recalibration runs on the cloud over a seeded sample of the pool only, so phi stays
-    client-free; without it random weights give near-constant features (DESIGN §4).
+    client-free; without it random weights give near-constant features.
     """
 
     name: ClassVar[str] = "random"
     description: ClassVar[str] = "seeded random init with BatchNorm statistics recalibrated on the pool"
+    #: Recalibrated on the pool by default; with ``recalibrate_bn`` off the features are still cached per pool.
+    uses_pool: ClassVar[bool] = True
     init_seed: int = field(default=0, metadata={"help": "seed of the random weights"})
     recalibrate_bn: bool = field(default=True, metadata={"help": "recalibrate BatchNorm statistics on pool images"})
     bn_images: int = field(default=4096, metadata={"help": "pool images (a seeded sample) the statistics are taken over"})
     image_size: int = field(default=32, metadata={"help": IMAGE_SIZE_HELP})
-
-    @property
-    def uses_pool(self) -> bool:
-        return self.recalibrate_bn
 
     def load(self, backbone: str, pool: PoolData, cache: Cache, seed: int) -> nn.Module:
         from proxybench import create_backbone
@@ -116,7 +114,7 @@ class RandomInit(WeightSource):
 class CloudTrained(WeightSource):
     """Trained by the cloud, supervised on the pool's labels; cached by pool and settings.
 
-    Measured to hide the domain behind the class (DESIGN §4): kept as a comparison, not the default.
+    Measured to hide the domain behind the class (docs/calibration-extractor.md): kept as a comparison, not the default.
     """
 
     name: ClassVar[str] = "cloud"

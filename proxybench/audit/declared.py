@@ -1,4 +1,4 @@
-"""Auditing plugins: the mechanisms they offer (``audit_mechanism()``), with positive controls, as a report.
+"""Auditing what plugins declare: the mechanisms they offer (``audit_mechanism()``), with positive controls.
 
 Positive controls, run by default, must be flagged: the same mechanism with half the
 noise while the accountant keeps the full sigma, and (for plugins with an ``adjacency``
@@ -10,9 +10,6 @@ that is not flagged means the audit is too weak to trust. The attack and the bou
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,9 +18,6 @@ from ..privacy.accounting import DEFAULT_DELTA
 from ..privacy.attack import AuditResult, run_audit
 from ..privacy.mechanism import AuditMechanism
 from ..util.errors import ProxybenchError
-
-#: exit codes of ``proxybench audit``
-EXIT_OK, EXIT_VIOLATION, EXIT_CONTROL_MISSED = 0, 1, 3
 
 
 def half_noise_control(mech: AuditMechanism) -> AuditMechanism:
@@ -46,7 +40,8 @@ def auditable(kind: str) -> list[str]:
     return [n for n in reg.names(kind) if callable(getattr(reg.get(kind, n), "audit_mechanism", None))]
 
 
-def _all_auditable() -> str:
+def all_auditable() -> str:
+    """Every auditable plugin as ``kind name``, for the messages that say what can be audited."""
     listing = [f"{k} {n}" for k in ("sampler", "task") for n in auditable(k)]
     return ", ".join(listing) or "(none)"
 
@@ -59,7 +54,7 @@ def plugin_mechanism(kind: str, name: str, params: dict[str, Any] | None = None)
     if not callable(getattr(cls, "audit_mechanism", None)):
         raise ProxybenchError(
             f"{kind} {name!r} declares no audit_mechanism(), so it cannot be audited; "
-            f"plugins that can: {_all_auditable()}"
+            f"plugins that can: {all_auditable()}"
         )
     mech = registry().create(kind, name, **(params or {})).audit_mechanism()
     if not isinstance(mech, AuditMechanism):
@@ -83,38 +78,6 @@ def _replace_one_control(kind: str, name: str, params: dict[str, Any], mech: Aud
                                description="control: replace-one neighbour (distance "
                                            f"{other.neighbour_distance:.3g}) while the accountant assumes add/remove "
                                            f"(sensitivity {mech.sensitivity:.3g})")
-
-
-@dataclass
-class AuditReport:
-    results: list[AuditResult]
-    seconds: float = 0.0
-
-    @property
-    def violations(self) -> list[AuditResult]:
-        return [r for r in self.results if r.control is None and r.flagged]
-
-    @property
-    def missed_controls(self) -> list[AuditResult]:
-        return [r for r in self.results if r.control is not None and not r.flagged]
-
-    @property
-    def exit_code(self) -> int:
-        if self.violations:
-            return EXIT_VIOLATION
-        return EXIT_CONTROL_MISSED if self.missed_controls else EXIT_OK
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": 1, "kind": "privacy-audit", "seconds": round(self.seconds, 3), "exit_code": self.exit_code,
-                "results": [r.to_dict() for r in self.results]}
-
-    def save(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True))
-        tmp.replace(path)
-        return path
 
 
 def audit_plugin(kind: str, name: str, params: dict[str, Any] | None = None, trials: int = 100_000, seed: int = 0,

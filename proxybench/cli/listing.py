@@ -63,13 +63,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_datasets_info(args: argparse.Namespace) -> int:
     cls = plugin_class("dataset", args.name)
-    lines = [f"{cls.name}: {cls.description}", "", getattr(cls, "info", "") or "(no download needed)"]
-    layout = getattr(cls, "layout", "")
-    if layout:
-        lines += ["", "expected layout:", layout]
+    lines = [f"{cls.name}: {cls.description}", "", cls.info or "(no download needed)"]
+    if cls.layout:
+        lines += ["", "expected layout:", cls.layout]
     if "root" in cls.param_fields():
-        env_var = getattr(cls, "env_var", "")
-        where = f" (or set {env_var}=PATH)" if env_var else ""
+        where = f" (or set {cls.env_var}=PATH)" if cls.env_var else ""
         lines += ["", f"data root: proxybench run --dataset {cls.name} --data-root PATH{where}"]
     lines += ["", "parameters:", *plugin_text("dataset", cls)[1:]]
     print("\n".join(lines))

@@ -1,0 +1,61 @@
+"""One run, resolved once: the spec with its defaults, its plugin classes, its dataset, and how the harness runs it.
+
+The command line (or ``runner.run``, given a bare spec) makes it before any data is built,
+and everything after reads it: the session, the record, the code identity. Names are
+looked up, parameters checked and the dataset built here and nowhere else in the harness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..contract.dataset import Dataset
+from ..contract.params import Plugin
+from ..contract.registry import plugin_class
+from ..contract.sampler import Sampler
+from ..contract.task import Task
+from ..contract.weights import WeightSource
+from ..harness.options import HarnessOptions
+from .spec import RunSpec, check_client_domain, pool_bound
+
+
+@dataclass(frozen=True)
+class ResolvedRun:
+    """A spec resolved against the plugins, with the harness's options; what a ``RunSession`` runs."""
+
+    spec: RunSpec  # resolved: defaults filled, the form that is hashed and recorded
+    sampler: type[Sampler]
+    task: type[Task]
+    dataset: Dataset  # built, not loaded: nothing is generated or decoded until the session
+    weights: type[WeightSource]  # phi's weight source (the session builds phi by the spec's name)
+    options: HarnessOptions
+
+    @classmethod
+    def of(cls, spec: RunSpec, options: HarnessOptions | None = None,
+           classes: Mapping[str, type[Plugin]] | None = None) -> ResolvedRun:
+        """``spec`` resolved (``RunSpec.resolve``; ``classes``: the plugin classes already looked up by name).
+
+        Also checked before any data is built: the client domain against what the dataset
+        declares. Only the plugins the spec names are imported (the command line checks a run
+        without torch); ``runner.run`` imports the rest. ``options``: those of the settings in use
+        when not given.
+        """
+        resolved, plugins = spec.resolve(classes)
+        check_client_domain(resolved, plugins["dataset"])
+        weights = plugin_class("weights", resolved.weights.partition(":")[0])  # NAME[:ARG], checked by resolve
+        return cls(resolved, type(plugins["sampler"]), type(plugins["task"]), plugins["dataset"], weights,
+                   HarnessOptions.from_settings() if options is None else options)
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def plugin_classes(self) -> dict[str, type[Plugin]]:
+        """kind -> class of each plugin the run uses."""
+        return {"sampler": self.sampler, "task": self.task, "dataset": type(self.dataset), "weights": self.weights}
+
+    def largest_pool(self) -> int | None:
+        """The most pool images the scenario can hold, from the sizes the dataset declares (None: it declares none)."""
+        return pool_bound(self.spec, self.dataset)
