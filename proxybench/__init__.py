@@ -83,6 +83,7 @@ _PUBLIC: dict[str, str] = {
     "non_private": ".privacy.accounting:non_private",
     "poisson_sampled": ".privacy.accounting:poisson_sampled",
     "self_composed": ".privacy.accounting:self_composed",
+    "composed": ".privacy.accounting:compose",
     "sigma_for_epsilon": ".privacy.accounting:sigma_for_epsilon",
     "split_sigmas": ".privacy.accounting:split_sigmas",
     "AuditMechanism": ".privacy.mechanism:AuditMechanism",

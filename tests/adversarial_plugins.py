@@ -119,8 +119,14 @@ def _error(device: Device, program, message: Message | None = None) -> str:
     return ""
 
 
-def _cloud_reads() -> dict[str, object]:
-    """What the cloud can reach outside the link: the drop file, device scratch folders, other processes' memory."""
+def _cloud_reads(harness_pid: int) -> dict[str, object]:
+    """What the cloud can reach outside the link: the drop file, device scratch folders, other processes' memory,
+    and the harness's command line (which names the client's domain)."""
+    try:
+        with open(f"/proc/{harness_pid}/cmdline", "rb") as f:
+            harness_cmdline = f.read().decode(errors="replace")
+    except OSError:
+        harness_cmdline = ""
     readable = []
     for path in glob.glob("/proc/[0-9]*"):
         pid = int(path.rsplit("/", 1)[1])
@@ -144,7 +150,8 @@ def _cloud_reads() -> dict[str, object]:
             drop = f.read()
     except OSError:
         drop = ""
-    return {"proc_readable": readable, "device_scratch_files": scratch, "drop": drop}
+    return {"proc_readable": readable, "device_scratch_files": scratch, "drop": drop,
+            "harness_cmdline": harness_cmdline}
 
 
 @dataclass
@@ -158,6 +165,7 @@ class Adversary(Sampler):
     seed_guess: int = 0  # the run seed, which the cloud knows
     train_row: str = ""  # a client training image and a client test image, as "hex of 16 bytes:sha256 of 512"
     test_row: str = ""
+    harness_pid: int = 0  # guessable by counting up from the cloud's own pid
 
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         info: dict[str, object] = {
@@ -172,7 +180,7 @@ class Adversary(Sampler):
                 "test_prefix": np.frombuffer(bytes.fromhex(self.test_row.split(":")[0]), np.uint8),
                 "test_sha": self.test_row.split(":")[1]}),
         }
-        info.update(_cloud_reads())
+        info.update(_cloud_reads(self.harness_pid))
         # The device's noise, regenerated from the run seed as the old device stream drew it, subtracted from a release.
         centroids, _ = kmeans(np.ascontiguousarray(cloud.features, dtype=np.float32), self.R, seed=0, niter=5)
         noisy = device.call(rows_program, {"centroids": centroids},

@@ -8,6 +8,7 @@ real, confined device.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 import numpy as np
@@ -155,7 +156,7 @@ def test_a_dishonest_sampler_gets_nothing_outside_the_mechanisms(tmp_path):
     scenario = make_scenario(data, "street", 0.5, 0)
     rows = {name: f"{data.images[idx[0]].tobytes()[:16].hex()}:{hashlib.sha256(data.images[idx[0]].tobytes()[:512]).hexdigest()}"
             for name, idx in (("train_row", scenario.client_train_idx), ("test_row", scenario.client_test_idx))}
-    spec = RunSpec(sampler="test-adversary", sampler_params=rows,
+    spec = RunSpec(sampler="test-adversary", sampler_params={**rows, "harness_pid": os.getpid()},
                    **{**TINY_RUN, "task": "outsource", "task_params": {"epochs": 1}, "client_domain": "street"})
     record, _ = run(spec, tmp_path)
     info = record["selection"]["info"]
@@ -164,6 +165,7 @@ def test_a_dishonest_sampler_gets_nothing_outside_the_mechanisms(tmp_path):
     assert info["exception_error"].endswith("ValueError: the device program failed")
     assert info["file"] == 0.0 and info["drop"] == "" and info["device_scratch_files"] == []
     assert info["proc_readable"] == []  # no other process's memory or environment
+    assert info["harness_cmdline"] == ""  # nor the harness's command line, which names the client's domain
     # The worker holds the training rows (the control: its scan finds one) but never held the test split.
     assert info["test_split"] == {"attribute": 0.0, "train_row_found": 1.0, "test_row_found": 0.0}
     assert info["regenerated_error"] > 1.0  # the run seed does not give the device's noise away

@@ -74,7 +74,7 @@ def _confine(op: str, scratch: str) -> dict[str, Any]:
     from ..util.sandbox import SandboxPolicy, confine, runtime_read_paths
 
     if op == "describe":  # reads installed code, writes its scratch only, no network
-        policy = SandboxPolicy(read=runtime_read_paths(), write=(scratch,))
+        policy = SandboxPolicy(read=runtime_read_paths(other_processes=False), write=(scratch,))
     else:  # exporters write and reach the network; the domain still scopes ptrace and signals
         policy = SandboxPolicy(write=("/",), tcp_open=True)
     try:

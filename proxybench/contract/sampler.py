@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-from dp_accounting import DpEvent
 
 from ..privacy.accounting import DEFAULT_DELTA, no_client_information
 from ..util.errors import ProxybenchError
@@ -14,7 +13,10 @@ from ..wire.device import Device
 from .images import ImageRows
 from .params import Plugin
 
-if TYPE_CHECKING:  # phi's class only names a type here: loading a sampler's class must not load torch
+if TYPE_CHECKING:
+    from dp_accounting import DpEvent
+
+    # phi's class only names a type here: loading a sampler's class must not load torch
     from ..ml.extractor import Extractor
 
 #: How a run treated the device's data, for marking tables; derived from what the run did (a

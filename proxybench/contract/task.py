@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from dp_accounting import DpEvent
 
 from ..ml.model_names import check_model_name
 from ..privacy.accounting import no_client_information
@@ -17,8 +16,10 @@ from .images import ImageRows
 from .params import Plugin
 from .sampler import Selection
 
-if TYPE_CHECKING:  # torch, timm and the trainer are imported where a task trains: its class loads without them
+if TYPE_CHECKING:
+    # torch, timm and the trainer are imported where a task trains: its class loads without them
     import torch
+    from dp_accounting import DpEvent
 
     from ..ml.extractor import Extractor
     from ..ml.training import Loss, UnlabeledTerm

@@ -111,7 +111,8 @@ def cloud_main(conn: Connection) -> None:
             if isolated:
                 clean_environment(setup.start, setup.scratch)
                 sandbox = confine(read=(setup.pool_dir,), write=(setup.scratch, setup.cache_root),
-                                  tcp_open=bool(setup.start.settings.scheduler))  # a dask cluster's ports
+                                  tcp_open=bool(setup.start.settings.scheduler),  # a dask cluster's ports
+                                  other_processes=False)
                 limit_threads(setup.start)
                 exit_when_orphaned()  # after confinement, which needs a single thread
                 import_third_party_plugins()  # here, confined, and never in the harness (contract.describe)

@@ -45,11 +45,13 @@ def enter_environment(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = (), tcp_open: bool = False) -> dict[str, Any]:
+def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = (), tcp_open: bool = False,
+            other_processes: bool = True) -> dict[str, Any]:
     """Confine this process (Landlock where the platform has it); the record of what was done.
 
     ``tcp_open`` leaves TCP unrestricted: only for a cloud that runs its pool passes on a dask
     cluster (``--scheduler``), whose workers' ports are not known in advance; the record says so.
+    ``other_processes=False`` keeps it out of other processes' /proc folders (their command lines).
     """
     from ..util.errors import ProxybenchError
     from ..util.sandbox import SandboxPolicy, runtime_read_paths
@@ -58,7 +60,7 @@ def confine(read: tuple[str, ...] = (), write: tuple[str, ...] = (), tcp_open: b
     module_dirs = tuple({os.path.dirname(m.__file__) for m in list(sys.modules.values())
                          if getattr(m, "__file__", None)})
     try:
-        done = landlock(SandboxPolicy(read=runtime_read_paths() + module_dirs + tuple(read), write=tuple(write),
+        done = landlock(SandboxPolicy(read=runtime_read_paths(other_processes) + module_dirs + tuple(read), write=tuple(write),
                                       tcp_open=tcp_open))
     except ProxybenchError as exc:
         return {"mechanism": "none", "reason": str(exc)}

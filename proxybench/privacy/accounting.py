@@ -8,14 +8,19 @@ task declares is composed the same way and recorded beside, as its claim.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import dp_accounting
 import numpy as np
-from dp_accounting import DpEvent
 
 from ..util.errors import ProxybenchError
+from ..util.lazy import lazy_import
+
+if TYPE_CHECKING:
+    from dp_accounting import DpEvent
+
+dp_accounting = lazy_import("dp_accounting")
 
 DEFAULT_DELTA = 1e-5
 
@@ -128,22 +133,21 @@ def gaussian_noise(values: np.ndarray, sigma: float, rng: np.random.Generator) -
 
 # DpEvents cross from the cloud process to the harness as JSON, never as pickles: a
 # pickle from a process that runs third-party code could run code in the harness.
-_EVENT_CLASSES = {
-    cls.__name__: cls
-    for cls in vars(dp_accounting.dp_event).values()
-    if isinstance(cls, type) and issubclass(cls, DpEvent) and cls is not DpEvent
-}
+@functools.cache
+def _event_classes() -> dict[str, type]:
+    return {cls.__name__: cls for cls in vars(dp_accounting.dp_event).values()
+            if isinstance(cls, type) and issubclass(cls, dp_accounting.DpEvent) and cls is not dp_accounting.DpEvent}
 
 
 def event_to_json(event: DpEvent) -> dict:
     """A DpEvent as plain JSON: its class name and its attrs fields, nested events included."""
     import attr
 
-    if type(event).__name__ not in _EVENT_CLASSES:
+    if type(event).__name__ not in _event_classes():
         raise ProxybenchError(f"privacy event {type(event).__name__} is not a dp_accounting DpEvent")
 
     def field(value):
-        if isinstance(value, DpEvent):
+        if isinstance(value, dp_accounting.DpEvent):
             return event_to_json(value)
         if isinstance(value, (list, tuple)):
             return [field(v) for v in value]
@@ -162,9 +166,10 @@ def event_from_json(data: dict) -> DpEvent:
         return value
 
     name = data.get("dp_event")
-    if name not in _EVENT_CLASSES:
-        raise ProxybenchError(f"unknown privacy event {name!r}; events are dp_accounting's: {', '.join(sorted(_EVENT_CLASSES))}")
-    return _EVENT_CLASSES[name](**{k: field(v) for k, v in data.items() if k != "dp_event"})
+    if name not in _event_classes():
+        raise ProxybenchError(f"unknown privacy event {name!r}; events are dp_accounting's: "
+                              f"{', '.join(sorted(_event_classes()))}")
+    return _event_classes()[name](**{k: field(v) for k, v in data.items() if k != "dp_event"})
 
 
 def is_no_release(event: DpEvent) -> bool:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dp_accounting import DpEvent
 
 from ..util.errors import ProxybenchError
+
+if TYPE_CHECKING:  # dp-accounting loads on first use (privacy.accounting)
+    from dp_accounting import DpEvent
 
 Privatize = Callable[[np.ndarray, np.random.Generator, int], np.ndarray]
 Score = Callable[[np.ndarray], np.ndarray]

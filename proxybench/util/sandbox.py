@@ -210,7 +210,7 @@ def _existing(paths) -> list[str]:
     return list(seen)
 
 
-def runtime_read_paths() -> tuple[str, ...]:
+def runtime_read_paths(other_processes: bool = True) -> tuple[str, ...]:
     """What a Python process of this interpreter and venv reads to keep importing and running, existing only.
 
     The interpreter and the venv (prefixes, sys.path; "" is left out), proxybench's own folders (an editable
@@ -219,6 +219,10 @@ def runtime_read_paths() -> tuple[str, ...]:
     urandom (torch refuses to import without /dev/urandom), and /proc and /sys read-only (torch, numpy and
     OpenBLAS read CPU counts and cgroup limits there when present). Not /dev/shm: read-only it only
     exposes other processes' shared memory; a process that uses multiprocessing needs it in `write`.
+
+    ``other_processes=False`` narrows /proc to this process's own folder and the system-wide files
+    libraries read (cpuinfo, meminfo, stat, sys): every process's command line is world-readable
+    there, and a harness's names the client's domain.
     """
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the proxybench package
     packages = [here]
@@ -232,7 +236,9 @@ def runtime_read_paths() -> tuple[str, ...]:
         *sys.path, *packages,
         "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc",
         "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random",
-        "/proc", "/sys",
+        *(("/proc",) if other_processes else
+          (f"/proc/{os.getpid()}", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/filesystems")),
+        "/sys",
     ]
     return tuple(_existing(candidates))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from proxybench import (
     CloudView,
     Device,
     DeviceContext,
-    DpEvent,
     GaussianHistogram,
     Message,
     ProxybenchError,
@@ -36,6 +35,9 @@ from proxybench import (
     pool_on_cluster,
     sigma_for_epsilon,
 )
+
+if TYPE_CHECKING:  # dp-accounting loads on first use: listing samplers does not pay for it
+    from proxybench import DpEvent
 
 
 def random_projection(d_in: int, d_out: int, seed: int) -> np.ndarray:

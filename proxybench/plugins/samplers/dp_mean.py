@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from proxybench import (
     CloudView,
     Device,
     DeviceContext,
-    DpEvent,
     GaussianSum,
     Message,
     ProxybenchError,
@@ -47,6 +46,9 @@ from proxybench import (
 )
 
 from .mean_nearest import NearestToCenter, clip_rows
+
+if TYPE_CHECKING:  # dp-accounting loads on first use: listing samplers does not pay for it
+    from proxybench import DpEvent
 
 #: (sum, count) sensitivities in units of the clip norm, by adjacency (the declared event's)
 SENSITIVITIES = {"add_remove": (1.0, 1.0), "replace_one": (2.0, 0.0)}

@@ -37,11 +37,11 @@ from proxybench import (
     SELECT,
     AuditMechanism,
     CloudView,
-    ComposedDpEvent,
     Device,
     DeviceContext,
     Message,
     Selection,
+    composed,
     hookimpl,
 )
 
@@ -97,7 +97,7 @@ class DpMeanRounds(DpMean, SplitBudget):
                            "moved": round(float(np.linalg.norm(step)), 6),
                            "center_norm": round(float(np.linalg.norm(center)), 6)})
         picked = self.nearest(x, center, budget, clip=clip if self.rounds == 1 else None)
-        privacy = ComposedDpEvent([self.privacy_event(s) for s in sigmas])
+        privacy = composed(*[self.privacy_event(s) for s in sigmas])
         return Selection(indices=np.sort(picked), privacy=privacy, adjacency=self.adjacency,
                          info={"clip": clip, "rounds": rounds})
 

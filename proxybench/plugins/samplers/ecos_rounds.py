@@ -40,12 +40,12 @@ from proxybench import (
     AuditMechanism,
     CallMeter,
     CloudView,
-    ComposedDpEvent,
     Device,
     DeviceContext,
     Message,
     ProxybenchError,
     Selection,
+    composed,
     hookimpl,
     kmeans,
     nearest_centroid,
@@ -151,7 +151,7 @@ class EcosRounds(Ecos, SplitBudget):
         done = sigmas[: len(rounds)]
         sel = self.selection(picked, cov, sigmas[0], positive_clusters=int((level.weights > 0).sum()),
                              candidates=n_cand, rounds=rounds)
-        sel.privacy = ComposedDpEvent([self.privacy_event(s) for s in done])
+        sel.privacy = composed(*[self.privacy_event(s) for s in done])
         return sel
 
     def audit_mechanism(self, delta: float = DEFAULT_DELTA) -> AuditMechanism:

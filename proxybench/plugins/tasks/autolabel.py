@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from proxybench import (
     TASK,
     AuditMechanism,
     DeviceContext,
-    DpEvent,
     KnnVote,
     Message,
     ProxybenchError,
@@ -41,6 +40,9 @@ from proxybench import (
     poisson_sampled,
     self_composed,
 )
+
+if TYPE_CHECKING:  # dp-accounting loads on first use: listing samplers does not pay for it
+    from proxybench import DpEvent
 
 KNN_SENSITIVITY = math.sqrt(2.0)
 
