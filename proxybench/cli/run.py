@@ -19,6 +19,7 @@ from ..harness.options import HarnessOptions
 from ..ml.accelerator import CHOICES, ENV_VAR, parse_device
 from ..run.resolved import ResolvedRun
 from ..run.spec import PLUGIN_KINDS, RunSpec
+from ..run.timings import process_started
 from ..util.cache import Cache, default_cache_dir
 from ..util.errors import ProxybenchError
 from ..util.settings import Settings, current, refine, using
@@ -288,7 +289,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"client={spec.client_domain} backbone={spec.backbone} weights={spec.weights}")
     with cluster_for_run(args.scheduler) as settings:  # the run's settings: its torch device and scheduler resolved
         resolved = dataclasses.replace(checked, options=dataclasses.replace(checked.options, settings=settings))
-        record, path = run(resolved, args.results_dir, Cache(args.cache_dir))
+        record, path = run(resolved, args.results_dir, Cache(args.cache_dir), started=process_started())
     console.print(summary_table(record))
     console.print(f"RunRecord: {path}")
     return 0

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..util.errors import ProxybenchError
+from ..util.progress import follow, showing
 from ..wire.link import serialize
 from .cloud import cloud_main
 from .device_process import connect, device_main
@@ -90,12 +91,19 @@ class Children:
     def __init__(self, options: HarnessOptions):
         ctx = child_context() if options.isolation == "process" else None
         self.workers: list[Any] = []
+        self.progress: list[threading.Thread] = []  # each draws a child's bars here (util/progress.py)
 
         def start(target, *args) -> Any:
-            worker = (ctx.Process(target=target, args=args, daemon=True) if ctx is not None
+            bars = None
+            if ctx is not None and showing():  # a thread of this process draws its own
+                ours, bars = multiprocessing.Pipe(duplex=False)
+                self.progress.append(follow(ours))
+            worker = (ctx.Process(target=target, args=(*args, bars), daemon=True) if ctx is not None
                       else threading.Thread(target=target, args=args, daemon=True))
             with _children_allowed():
                 worker.start()
+            if bars is not None:
+                bars.close()  # the child holds its own end: the pipe ends when the child does
             self.workers.append(worker)
             return worker
 
@@ -110,7 +118,7 @@ class Children:
             self.device = connect_when_up(address, key, worker.is_alive)
         else:
             self.device, device_end = multiprocessing.Pipe()
-            start(device_main, device_end)
+            start(device_main, device_end, None, None)
 
     def exchange(self, request: bytes) -> bytes:
         try:
@@ -132,3 +140,5 @@ class Children:
             if isinstance(worker, multiprocessing.process.BaseProcess) and worker.is_alive():
                 worker.kill()
                 worker.join()
+        for thread in self.progress:
+            thread.join(timeout=1)

@@ -25,6 +25,7 @@ from ..contract.sampler import CloudView, run_sampler
 from ..contract.task import PickedData, PoolView, TaskContext
 from ..ml.extractor import Extractor
 from ..util.cache import Cache
+from ..util.progress import send_to
 from ..util.settings import using
 from ..wire.device import Device
 from ..wire.link import deserialize, serialize
@@ -97,13 +98,16 @@ def report_failure(conn: Connection, exc: BaseException) -> None:
         pass
 
 
-def cloud_main(conn: Connection) -> None:
+def cloud_main(conn: Connection, bars: Connection | None = None) -> None:
     """Entry point of the cloud process: set up, select, then run the task when the harness says so.
 
-    A cloud process of its own runs under the settings the harness sent (the torch device, the scheduler).
+    A cloud process of its own runs under the settings the harness sent (the torch device, the scheduler)
+    and sends its progress bars over ``bars``, where the harness draws them.
     """
     from ..util.orphan import exit_when_orphaned
 
+    if bars is not None:
+        send_to(bars, "cloud")
     isolated = multiprocessing.parent_process() is not None  # a process of its own, not the in-process reference
     try:
         setup = CloudSetup.from_message(deserialize(conn.recv_bytes()))

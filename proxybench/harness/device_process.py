@@ -15,6 +15,7 @@ from multiprocessing.connection import Client, Connection, Listener
 
 from ..ml.extractor import Extractor
 from ..privacy.release import Units
+from ..util.progress import send_to
 from ..util.settings import using
 from ..wire.context import CallMeter, DeviceContext, ScoringContext
 from ..wire.link import deserialize, failure, serialize
@@ -103,9 +104,14 @@ def serve_connection(conn: Connection, isolated: bool = True, epsilon_budget: fl
 
 
 def device_main(conn: Connection | None = None, address: tuple[str, int] | None = None,
-                authkey: bytes | None = None) -> None:
-    """Entry point of a device process started by the harness: over the given pipe, or serving one TCP session."""
+                authkey: bytes | None = None, bars: Connection | None = None) -> None:
+    """Entry point of a device process started by the harness: over the given pipe, or serving one TCP session.
+
+    Its progress bars (and its program worker's) go over ``bars``, where the harness draws them.
+    """
     isolated = multiprocessing.parent_process() is not None  # a process of its own, not the in-process reference
+    if bars is not None:
+        send_to(bars, "device")
     if conn is not None:
         serve_connection(conn, isolated, watchdog=isolated)
         return

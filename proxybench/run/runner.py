@@ -111,12 +111,14 @@ def derived_kind(oracle: bool, used_device: bool, epsilon_select: float | None) 
     return "private" if epsilon_select is not None else "privacy-free"
 
 
-def execute(resolved: ResolvedRun, cache: Cache) -> dict[str, Any]:
-    """Run one resolved spec and return the parts of its record that the run produces."""
-    spec, options, timings = resolved.spec, resolved.options, Timings()
+def execute(resolved: ResolvedRun, cache: Cache, timings: Timings | None = None) -> dict[str, Any]:
+    """Run one resolved spec and return the parts of its record that the run produces (``timings`` filled)."""
+    spec, options = resolved.spec, resolved.options
+    timings = Timings() if timings is None else timings
     with RunSession(resolved, cache, timings) as session:
         selection = session.select()
         outcome = session.run_task()
+        finishing = time.perf_counter()
         relay, scenario = session.relay, session.scenario
         chosen = selection.indices
         by_stage = {stage: [c for c in relay.transcript if c.stage == stage] for stage in (SELECT, TASK)}
@@ -125,7 +127,7 @@ def execute(resolved: ResolvedRun, cache: Cache) -> dict[str, Any]:
         declared_select = declared_epsilon("selection", bool(by_stage[SELECT]), selection.privacy, selection.adjacency,
                                            spec.delta)
         declared_task = declared_epsilon("task", bool(by_stage[TASK]), outcome.privacy, outcome.adjacency, spec.delta)
-        return {
+        result = {
             "metrics": outcome.metrics,
             "selection": {**scenario_truth(scenario, chosen), "indices_hash": _hash_indices(chosen),
                           "info": selection.info},
@@ -150,8 +152,9 @@ def execute(resolved: ResolvedRun, cache: Cache) -> dict[str, Any]:
             # phi's cost to the device that must install and run it, beside what the run measured.
             "extractor": {"flops_per_image": session.extractor.flops_per_image,
                           **install_footprint(session.extractor.model)},
-            "timings": dict(timings),
         }
+    timings["record"] = round(time.perf_counter() - finishing, 3)  # the accounting, and the children's shutdown
+    return {**result, "timings": timings}
 
 
 def _hash_indices(idx: np.ndarray) -> str:
@@ -159,22 +162,26 @@ def _hash_indices(idx: np.ndarray) -> str:
 
 
 def run(spec: RunSpec | ResolvedRun, results_dir: Path | str, cache: Cache | None = None,
-        options: HarnessOptions | None = None) -> tuple[dict[str, Any], Path]:
+        options: HarnessOptions | None = None, started: float | None = None) -> tuple[dict[str, Any], Path]:
     """Run a spec and store its record; a failure is stored too (status "failed"), then re-raised.
 
     ``spec``: resolved already (the command line's ``ResolvedRun``, which carries its options), or a
     ``RunSpec`` resolved here under ``options`` (else those of the settings in use). The run's
-    settings are in use until it ends, in this process as in its children.
+    settings are in use until it ends, in this process as in its children. ``started``: when the
+    run's command started (``time.perf_counter``); the time until its work is its ``start-up``.
     """
+    started = time.perf_counter() if started is None else started
     if isinstance(spec, ResolvedRun) and options is not None:
         raise ValueError("a ResolvedRun carries its harness options; pass options only with a RunSpec")
     options = spec.options if isinstance(spec, ResolvedRun) else options or HarnessOptions.from_settings()
     with using(options.settings):
         # Names checked against what the dataset declares, before any data is built.
-        return _run(spec if isinstance(spec, ResolvedRun) else ResolvedRun.of(spec, options), results_dir, cache)
+        return _run(spec if isinstance(spec, ResolvedRun) else ResolvedRun.of(spec, options), results_dir, cache,
+                    started)
 
 
-def _run(resolved: ResolvedRun, results_dir: Path | str, cache: Cache | None) -> tuple[dict[str, Any], Path]:
+def _run(resolved: ResolvedRun, results_dir: Path | str, cache: Cache | None,
+         started: float) -> tuple[dict[str, Any], Path]:
     spec = resolved.spec
     registry()  # every plugin imported, before any work: two providers of one name fail here
     ensure_writable_dir(results_dir)  # before any work: a run whose record cannot be written is lost
@@ -196,17 +203,18 @@ def _run(resolved: ResolvedRun, results_dir: Path | str, cache: Cache | None) ->
         "environment": environment(),
         "code": code_identity(resolved.plugin_classes.values()),
     }
-    start = time.perf_counter()
+    timings = Timings({"start-up": round(time.perf_counter() - started, 3)})
+    record["timings"] = timings
     try:
-        record.update(execute(resolved, cache))
+        record.update(execute(resolved, cache, timings))
     except BaseException as exc:
         record["status"] = "failed"
         record["error"] = exc.message if isinstance(exc, RemoteError) else f"{type(exc).__name__}: {exc}"
         record["traceback"] = getattr(exc, "remote_traceback", "") or traceback.format_exc()
-        record["timings"]["total"] = round(time.perf_counter() - start, 3)
+        timings["total"] = round(time.perf_counter() - started, 3)
         write_record(record, results_dir)
         raise
-    record["timings"]["total"] = round(time.perf_counter() - start, 3)
+    timings["total"] = round(time.perf_counter() - started, 3)
     path = write_record(record, results_dir)
     registry().run_finished(record)
     return record, path

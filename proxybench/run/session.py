@@ -68,7 +68,8 @@ class RunSession:
         self.timings = timings if timings is not None else Timings()
 
     def __enter__(self) -> RunSession:
-        self.children = Children(self.run.options)
+        with self.timings.stage("children"):
+            self.children = Children(self.run.options)
         try:
             self._prepare()
         except BaseException:
@@ -97,44 +98,45 @@ class RunSession:
                                              layer=spec.feature_layer)
         with timings.stage("pool_features"):
             self.pool_dir = cloud_pool(scenario, self.extractor, cache, self.data_key)
-        self.relay = Relay(self.children.exchange)
-        start = ChildStart(threads=_threads(), environment=child_variables(), settings=options.settings.for_children(),
-                           phi=self.extractor.to_message())
-        device = self.children.device
-        # Two messages: the program worker is forked between them, so it never holds the test split or the secret.
-        train, test = scenario.client_train_idx, scenario.client_test_idx
-        device.send_bytes(serialize(DeviceProvision(
-            start, images=read_in_batches(ImageRows(data.images, train)),
-            labels=data.labels[train] if self.run.task.device_has_labels else None, groups=data.groups[train],
-        ).to_message()))
-        self.secret_hash = hashlib.sha256(secret).hexdigest()[:16]
-        device.send_bytes(serialize(DevicePrivate(
-            secret=np.frombuffer(secret, dtype=np.uint8), run_key=spec.run_id, delta=spec.delta,
-            epsilon_budget=options.device_epsilon,
-            # The in-process reference measures the runs without the boundary: no time grid either.
-            grid_base=0.0 if options.isolation == "thread" else TimeGrid.base,
-            test_images=read_in_batches(ImageRows(data.images, test)), test_labels=data.labels[test],
-        ).to_message()))
-        ready = DeviceReady.from_message(deserialize(device.recv_bytes()))
-        self.sandbox = dict(ready.sandbox)
-        self.timing_bits = ready.grid_bits  # None: no time grid (the in-process reference)
-        self.oracle = oracle = self.run.sampler.kind == "oracle"
-        self.scratch = tempfile.mkdtemp(prefix="proxybench-cloud-")
-        cloud_cache = cache.root / "cloud"
-        cloud_cache.mkdir(parents=True, exist_ok=True)
-        self.children.cloud.send_bytes(serialize(CloudSetup(
-            start, scratch=self.scratch, cache_root=str(cloud_cache), pool_dir=str(self.pool_dir), pool_key=scenario.key,
-            plugin_modules=tuple(registry().local_modules()), sampler=spec.sampler, sampler_params=spec.sampler_params,
-            task=spec.task, task_params=spec.task_params, budget=spec.budget, seed=spec.seed, delta=spec.delta,
-            num_classes=len(data.class_names),
-            pool_labels=scenario.pool_labels if self.run.task.pool_labels_visible else None,
-            oracle_client_domain=scenario.pool_client_domain if oracle else None,
-            oracle_shares=np.array(scenario.mix.weights) if oracle else None,
-        ).to_message()))
-        answer = deserialize(self.children.cloud.recv_bytes())
-        if answer.get("op") == ChildFailure.OP:
-            raise ProxybenchError(f"the cloud process failed to start: {answer.get('error')}")
-        self.sandbox["cloud"] = CloudStarted.from_message(answer).sandbox
+        with timings.stage("provision"):  # both children set up and ready
+            self.relay = Relay(self.children.exchange)
+            start = ChildStart(threads=_threads(), environment=child_variables(), settings=options.settings.for_children(),
+                               phi=self.extractor.to_message())
+            device = self.children.device
+            # Two messages: the program worker is forked between them, so it never holds the test split or the secret.
+            train, test = scenario.client_train_idx, scenario.client_test_idx
+            device.send_bytes(serialize(DeviceProvision(
+                start, images=read_in_batches(ImageRows(data.images, train)),
+                labels=data.labels[train] if self.run.task.device_has_labels else None, groups=data.groups[train],
+            ).to_message()))
+            self.secret_hash = hashlib.sha256(secret).hexdigest()[:16]
+            device.send_bytes(serialize(DevicePrivate(
+                secret=np.frombuffer(secret, dtype=np.uint8), run_key=spec.run_id, delta=spec.delta,
+                epsilon_budget=options.device_epsilon,
+                # The in-process reference measures the runs without the boundary: no time grid either.
+                grid_base=0.0 if options.isolation == "thread" else TimeGrid.base,
+                test_images=read_in_batches(ImageRows(data.images, test)), test_labels=data.labels[test],
+            ).to_message()))
+            ready = DeviceReady.from_message(deserialize(device.recv_bytes()))
+            self.sandbox = dict(ready.sandbox)
+            self.timing_bits = ready.grid_bits  # None: no time grid (the in-process reference)
+            self.oracle = oracle = self.run.sampler.kind == "oracle"
+            self.scratch = tempfile.mkdtemp(prefix="proxybench-cloud-")
+            cloud_cache = cache.root / "cloud"
+            cloud_cache.mkdir(parents=True, exist_ok=True)
+            self.children.cloud.send_bytes(serialize(CloudSetup(
+                start, scratch=self.scratch, cache_root=str(cloud_cache), pool_dir=str(self.pool_dir), pool_key=scenario.key,
+                plugin_modules=tuple(registry().local_modules()), sampler=spec.sampler, sampler_params=spec.sampler_params,
+                task=spec.task, task_params=spec.task_params, budget=spec.budget, seed=spec.seed, delta=spec.delta,
+                num_classes=len(data.class_names),
+                pool_labels=scenario.pool_labels if self.run.task.pool_labels_visible else None,
+                oracle_client_domain=scenario.pool_client_domain if oracle else None,
+                oracle_shares=np.array(scenario.mix.weights) if oracle else None,
+            ).to_message()))
+            answer = deserialize(self.children.cloud.recv_bytes())
+            if answer.get("op") == ChildFailure.OP:
+                raise ProxybenchError(f"the cloud process failed to start: {answer.get('error')}")
+            self.sandbox["cloud"] = CloudStarted.from_message(answer).sandbox
 
     def _pump(self, until: str) -> Message:
         """Relay the cloud's device requests until it sends ``until``; its failures become exceptions here."""

@@ -1,10 +1,17 @@
-"""The wall time of a run's stages, as the record's ``timings`` keeps them."""
+"""The wall time of a run's stages, as the record's ``timings`` keeps them: they add up to its ``total``.
+
+A run from the command line starts when its process did (``process_started``): the interpreter,
+the imports and the checks before any work are its ``start-up`` stage.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from ..util.progress import bar
 
 
 class Timings(dict):
@@ -12,8 +19,22 @@ class Timings(dict):
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time a stage, and show its name and elapsed time on the console while it runs."""
         start = time.perf_counter()
         try:
-            yield
+            with bar(name, total=None, unit="stage"):
+                yield
         finally:
             self[name] = round(self.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def process_started() -> float:
+    """When this process started, on the ``time.perf_counter`` clock (Linux: from /proc; elsewhere: now)."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # starttime, in clock ticks after boot
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.perf_counter() - max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
