@@ -58,12 +58,15 @@ class WeightSource(Plugin):
         return tuple(cfg.get("mean", (0.5, 0.5, 0.5))), tuple(cfg.get("std", (0.5, 0.5, 0.5)))
 
 
-def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
-    """``name`` or ``name:argument`` (as in ``file:PATH``): the argument fills the source's first parameter."""
+def parse_weights(spec: str, cls: type[WeightSource] | None = None) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``name:argument`` (as in ``file:PATH``): the argument fills the source's first parameter.
+
+    ``cls``: the source's class where the caller looked it up already.
+    """
     from .registry import plugin_class
 
     name, _, arg = spec.partition(":")
-    cls = plugin_class("weights", name)
+    cls = plugin_class("weights", name) if cls is None else cls
     if not arg:
         return name, {}
     fields = list(cls.param_fields())
@@ -73,12 +76,15 @@ def parse_weights(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_extractor(backbone: str, weights: str, pool: PoolData, cache: Cache, seed: int = 0,
-                    layer: int = -1) -> Extractor:
+                    layer: int = -1, source_class: type[WeightSource] | None = None) -> Extractor:
+    """phi: ``backbone`` with the weights ``weights`` names (``source_class``: its class, where looked up already)."""
     from ..ml.extractor import Extractor
-    from .registry import registry
+    from .params import coerce_params
+    from .registry import plugin_class
 
-    name, params = parse_weights(weights)
-    source = registry().create("weights", name, **params)
+    name, params = parse_weights(weights, source_class)
+    cls = plugin_class("weights", name) if source_class is None else source_class
+    source = cls(**coerce_params(cls, params))
     model = source.load(backbone, pool, cache, seed)
     mean, std = source.normalization(model)
     image_size = source.input_size(model)

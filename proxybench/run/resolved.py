@@ -41,9 +41,9 @@ class ResolvedRun:
         without torch); ``runner.run`` imports the rest. ``options``: those of the settings in use
         when not given.
         """
-        resolved, plugins = spec.resolve(classes)
+        weights = plugin_class("weights", spec.weights.partition(":")[0])  # NAME[:ARG]: its argument checked by resolve
+        resolved, plugins = spec.resolve({**(classes or {}), "weights": weights})
         check_client_domain(resolved, plugins["dataset"])
-        weights = plugin_class("weights", resolved.weights.partition(":")[0])  # NAME[:ARG], checked by resolve
         return cls(resolved, type(plugins["sampler"]), type(plugins["task"]), plugins["dataset"], weights,
                    HarnessOptions.from_settings() if options is None else options)
 

@@ -95,7 +95,7 @@ class RunSession:
         with timings.stage("extractor"):
             pool = PoolData(scenario.pool_images, scenario.pool_labels, key=scenario.key)
             self.extractor = build_extractor(spec.backbone, spec.weights, pool, cache, seed=spec.seed,
-                                             layer=spec.feature_layer)
+                                             layer=spec.feature_layer, source_class=self.run.weights)
         with timings.stage("pool_features"):
             self.pool_dir = cloud_pool(scenario, self.extractor, cache, self.data_key)
         with timings.stage("provision"):  # both children set up and ready

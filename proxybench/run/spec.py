@@ -86,18 +86,20 @@ class RunSpec:
         return pool_bound(spec, make_plugin("dataset", spec.dataset, **spec.dataset_params))
 
     def resolve(self, classes: Mapping[str, type[Plugin]] | None = None) -> tuple[RunSpec, dict[str, Plugin]]:
-        """The resolved spec and its plugins, built once from ``classes`` (looked up by name where not given).
+        """The resolved spec and its plugins, built once from ``classes`` (looked up by name where not given;
+        a ``weights`` entry is phi's weight source, whose ``NAME:ARG`` is checked against it).
 
         Names are checked first, then the run's numbers, then each plugin's parameters
         (checked and coerced by ``coerce_params``). The resolved spec is remembered (``resolved``,
         ``run_id``); the plugins are not, since a spec crosses to sweep workers: a
         ``ResolvedRun`` keeps them.
         """
-        classes = {kind: plugin_class(kind, getattr(self, kind)) for kind in PLUGIN_KINDS} if classes is None else classes
+        given = dict(classes or {})
+        classes = {kind: given[kind] if kind in given else plugin_class(kind, getattr(self, kind)) for kind in PLUGIN_KINDS}
         for kind in PLUGIN_KINDS:
             if classes[kind].name != getattr(self, kind):
                 raise ValueError(f"the {kind} class given is {classes[kind].name!r}, the spec names {getattr(self, kind)!r}")
-        parse_weights(self.weights)
+        parse_weights(self.weights, given.get("weights"))
         if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget <= 0:
             raise ProxybenchError(f"budget must be a positive integer, got {self.budget!r}")
         if not 0.0 < self.client_fraction <= 1.0:
