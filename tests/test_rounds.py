@@ -79,9 +79,12 @@ def test_the_black_box_audit_flags_a_round_without_noise():
     registry().register(trust_plugins, name="trust-plugins")
     params = {"R": 10, "rounds": 2, "sub_R": 3}
     lying = audit_selection(RunSpec(sampler="test-lying-rounds", sampler_params=params, **SPEC), Cache(), trials=300)
-    assert lying.flagged and lying.bounds["exact_telling_numbers"] >= 1 and lying.bounds["exact_replies"] == 0.0
+    # The exact round is caught whether or not the neighbour's record lands in its refined clusters
+    # (that depends on the cache's secret draw of the client's data).
+    assert lying.flagged and lying.bounds["exact_numbers"] >= 1 and lying.bounds["exact_replies"] == 0.0
+    assert "reply number(s) are exact" in lying.description
     honest = audit_selection(RunSpec(sampler="ecos-rounds", sampler_params=params, **SPEC), Cache(), trials=300)
-    assert not honest.flagged and honest.bounds["device_calls"] == 2.0
+    assert not honest.flagged and honest.bounds["device_calls"] == 2.0 and honest.bounds["exact_numbers"] == 0.0
 
 
 # dp-mean-rounds: dp-mean's budget split over re-centred rounds.

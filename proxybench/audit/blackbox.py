@@ -14,8 +14,9 @@
 The epsilon audited is the device runtime's (its mechanisms' events); a selection that
 declares a DP event while some of its calls answered raw, outside the mechanisms, is
 flagged. A selection whose replies do not vary between trials sends exact values: that
-alone is flagged, whatever the bound says; so is a single reply number
-that never varies yet differs between D and D' (one round of several without noise). The audit's power is
+alone is flagged, whatever the bound says; so is a single reply number that never varies
+(one round of several without noise): the runtime's mechanisms noise every number they release,
+so an exact number is a raw release even where this neighbour happens not to move it. The audit's power is
 limited by ``trials`` (about ln(trials/10) at most), so it catches missing or grossly
 short noise, not a slightly low sigma; the exact path of ``audit_mechanism()`` with 1e5+
 trials is the sharper tool where a plugin offers it.
@@ -66,10 +67,10 @@ def audit_selection(spec: RunSpec | ResolvedRun, cache: Cache, trials: int = 100
     d = np.hstack(replies["none"]) if calls else np.zeros((trials, 0))
     d_prime = np.hstack(replies[neighbour]) if calls else np.zeros((trials, 0))
     exact = bool(d.shape[1]) and bool(np.all(np.ptp(d, axis=0) == 0))
-    # A reply number that never varies yet differs between D and D' tells them apart by itself (a round
-    # that omits its noise among noisy ones): attack that number alone.
-    fixed = (np.ptp(d, axis=0) == 0) & (np.ptp(d_prime, axis=0) == 0) & (d[0] != d_prime[0]) if calls else []
-    telling = np.flatnonzero(fixed)
+    # A reply number that never varies was released without noise (a round that omits its noise among
+    # noisy ones); one that also differs between D and D' tells them apart by itself: attack that alone.
+    fixed = (np.ptp(d, axis=0) == 0) & (np.ptp(d_prime, axis=0) == 0) if calls else np.zeros(0, dtype=bool)
+    telling = np.flatnonzero(fixed & (d[0] != d_prime[0])) if calls else []
     if len(telling):
         s0, s1 = d[:, telling[0]], d_prime[:, telling[0]]
     else:
@@ -77,18 +78,20 @@ def audit_selection(spec: RunSpec | ResolvedRun, cache: Cache, trials: int = 100
     bounds = lower_bounds(s0, s1, spec.delta, confidence)
     eps = claim["epsilon"]
     raw = sum(c.raw for c in calls)
-    flagged = ((eps is not None and (exact or len(telling) > 0 or max(bounds.eps_lb, bounds.eps_lb_gdp) > eps))
+    # Exact numbers contradict any DP event, the runtime's or only the plugin's declared one.
+    dp_event = eps is not None or declared is not None
+    flagged = ((dp_event and (exact or fixed.any())) or (eps is not None and max(bounds.eps_lb, bounds.eps_lb_gdp) > eps)
                or (raw > 0 and declared is not None))
     description = (f"black box: {len(calls)} request(s) replayed {trials}x on D and on D' ({neighbour} unit 0); "
                    f"guarantee: {claim['guarantee']}")
     if raw and declared is not None:
         description += (f"; FLAGGED: declares epsilon {declared:.3g}, but {raw} call(s) answered raw, outside the "
                         "runtime's release mechanisms (runs record no guarantee)")
-    if exact and eps is not None:
+    if exact and dp_event:
         description += "; FLAGGED: the replies are exact (identical in every trial) under a declared DP event"
-    elif len(telling) and eps is not None:
-        description += (f"; FLAGGED: {len(telling)} reply number(s) are exact and differ between D and D' "
-                        "(a release without noise)")
+    elif fixed.any() and dp_event:
+        description += (f"; FLAGGED: {int(fixed.sum())} reply number(s) are exact, a release without noise "
+                        f"({len(telling)} of them differ between D and D')")
     return AuditResult(
         mechanism=name, plugin=spec.sampler, kind="sampler", control=None, sigma=float("nan"),
         sensitivity=float("nan"), neighbour_distance=float(np.linalg.norm(d_prime.mean(0) - d.mean(0))),
@@ -98,7 +101,8 @@ def audit_selection(spec: RunSpec | ResolvedRun, cache: Cache, trials: int = 100
         eps_lb=bounds.eps_lb, eps_lb_gdp=bounds.eps_lb_gdp, mu_lb_gdp=bounds.mu_lb,
         tightness=bounds.eps_lb / eps if eps else None, tightness_gdp=bounds.eps_lb_gdp / eps if eps else None,
         flagged=flagged, seconds=time.perf_counter() - start,
-        bounds={"exact_replies": float(exact), "exact_telling_numbers": float(len(telling)), "raw_calls": float(raw),
+        bounds={"exact_replies": float(exact), "exact_numbers": float(fixed.sum()),
+                "exact_telling_numbers": float(len(telling)), "raw_calls": float(raw),
                 "reply_numbers": float(d.shape[1]), "device_calls": float(len(calls))},
         description=description,
     )
