@@ -30,7 +30,9 @@ def dask_client(scheduler: str | None, workers: int = 2, processes: bool = True)
     """A Client of ``scheduler``, or of a LocalCluster of ``workers`` one-thread workers on 127.0.0.1 when None.
 
     An address that does not parse or does not answer within ``CONNECT_TIMEOUT`` is a
-    ProxybenchError naming it, not a traceback.
+    ProxybenchError naming it, not a traceback. Workers that are threads (``processes=False``,
+    what a daemonic process may start) still talk TCP on 127.0.0.1: dask's default for them,
+    its in-process transport, cannot take a host and fails to start with one.
     """
     distributed = import_distributed()
     with contextlib.ExitStack() as stack:
@@ -42,8 +44,11 @@ def dask_client(scheduler: str | None, workers: int = 2, processes: bool = True)
                                       f"running scheduler): {exc}") from exc
         else:
             cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=processes, host="127.0.0.1",
+                n_workers=workers, threads_per_worker=1, processes=processes, host="127.0.0.1", protocol="tcp://",
                 dashboard_address=None, silence_logs=40,
+                # the scheduler's HTTP routes (health, metrics) on a free loopback port, not on every interface's
+                # 8787, which a second cluster finds taken (a warning on the command's stderr)
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             ))
             client = stack.enter_context(distributed.Client(cluster))
         yield client

@@ -28,6 +28,7 @@ from proxybench import (
     ProxybenchError,
     bar,
     memmapped_image_data,
+    resize_rgb,
 )
 
 from .readers import reading
@@ -63,14 +64,6 @@ def layout_error(what: str, path: Path, dataset: str, layout: str) -> Proxybench
         f"{dataset}: {what}: {path}\nexpected layout under the data root:\n{layout}\n"
         f"(see `proxybench datasets info {dataset}`)"
     )
-
-
-def resize_rgb(img: Image.Image, size: int) -> np.ndarray:
-    """uint8 (size, size, 3) of any PIL image: every source is squashed to one shape."""
-    img = img.convert("RGB")
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def seeded_split(labels: np.ndarray, domains: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
@@ -111,25 +104,35 @@ def private_split(labels: np.ndarray, domains: np.ndarray, domain_names: tuple[s
 
 
 @dataclass
-class FolderDataset(Dataset):
-    """Shared machinery: root lookup, fingerprinting, chunked decoding into the cache, corrupt-image policy."""
+class DecodedDataset(Dataset):
+    """Images decoded from files (or arrays) into a memory-mapped cache entry, in chunks: what every dataset read from
+    disk shares, whatever its folders. A subclass says where the images are (``index``), which training rows are
+    private (``private_rows``) and what the content depends on (``content``)."""
 
     #: Parameters that do not change the content (left out of the cache key).
-    not_in_key: ClassVar[tuple[str, ...]] = ("root", "workers")
+    not_in_key: ClassVar[tuple[str, ...]] = ("workers",)
 
-    root: str = field(default="", metadata={"help": "the local folder of the data (--data-root fills it)"})
     image_size: int = field(default=64, metadata={"help": "side in pixels every image is resized to"})
     on_corrupt: Literal["skip", "error"] = field(default="skip", metadata={
         "help": "an unreadable image: skip it (and list it), or stop with an error"})
     workers: int = field(default=0, metadata={"help": "decoding threads; 0: one per CPU"})
-    private_fraction: float = field(default=0.5, metadata={
-        "help": "share of each domain's training images (stratified by class, fixed by the domain's name) in its "
-                "private part: the device's rows come from it, every pool holds the rest"})
+
+    def __post_init__(self) -> None:
+        if self.image_size < 8:
+            raise ProxybenchError(f"{self.name}: image_size must be at least 8, got {self.image_size}")
 
     # ------------------------------------------------------------- what subclasses provide
 
-    def scan(self, root: Path) -> Index:
-        """Every source image with its label, domain and split, read from the folder's listings."""
+    def index(self) -> Index:
+        """Every source image with its label, domain and split, read from the folders as they are now."""
+        raise NotImplementedError
+
+    def private_rows(self, index: Index) -> np.ndarray:
+        """is_private per row of ``index``: the training rows a device's rows are drawn from, which no pool holds."""
+        raise NotImplementedError
+
+    def content(self, params: dict[str, Any]) -> Any:
+        """A fingerprint of the files the content depends on (``params``: the content parameters)."""
         raise NotImplementedError
 
     def decode_array(self, index: Index, source: Any) -> np.ndarray:
@@ -138,46 +141,10 @@ class FolderDataset(Dataset):
 
     # ------------------------------------------------------------- shared
 
-    def data_root(self) -> Path:
-        """The folder from ``root`` or the environment variable; an error says how to give it."""
-        text = self.root or os.environ.get(self.env_var, "")
-        if not text:
-            raise ProxybenchError(
-                f"dataset {self.name!r} needs its local folder: pass --data-root PATH (or --param root=PATH), "
-                f"or set {self.env_var}. Where to get it and the expected layout: proxybench datasets info {self.name}"
-            )
-        root = Path(text).expanduser()
-        if not root.is_dir():
-            raise layout_error("data root does not exist", root, self.name, self.layout)
-        return root
-
-    def index(self) -> Index:
-        """Scan the data root now (not remembered: the folder may change between calls)."""
-        if self.image_size < 8:
-            raise ProxybenchError(f"{self.name}: image_size must be at least 8, got {self.image_size}")
-        root = self.data_root()
-        with reading(root, (OSError,)):
-            index = self.scan(root)
-        if not index.sources:
-            raise layout_error("no images found", root, self.name, self.layout)
-        return index
-
-    def content_files(self, root: Path) -> list[Path]:
-        """Every file the content depends on; by default from the full scan (subclasses may list them cheaper)."""
-        return self.index().files
-
     def cache_key(self) -> dict:
-        """Name, version, content parameters and a fingerprint of the files.
-
-        One stat per file and per folder that holds them, each call; the tree is walked (listed,
-        split lists parsed) only when that finds a change (``tree_index``).
-        """
-        root = self.data_root()
+        """Name, version, content parameters and the fingerprint of the files (``content``)."""
         params = {k: v for k, v in self.params().items() if k not in self.not_in_key}
-        with reading(root, (OSError,)):
-            content = remembered_fingerprint(root, {"dataset": self.name, "version": self.version, "params": params},
-                                             lambda: self.content_files(root))
-        return {"dataset": self.name, "version": self.version, "params": params, "content": content}
+        return {"dataset": self.name, "version": self.version, "params": params, "content": self.content(params)}
 
     def _decode_file(self, path: Path) -> np.ndarray | None:
         try:
@@ -197,7 +164,7 @@ class FolderDataset(Dataset):
 
     def _build(self, writer: ImageWriter) -> dict[str, np.ndarray]:
         index = self.index()
-        is_private = private_split(index.labels, index.domains, index.domain_names, index.is_test, self.private_fraction)
+        is_private = self.private_rows(index)
         n = len(index.sources)
         writer.reserve(n, self.image_size, self.image_size)
         keep = np.zeros(n, bool)
@@ -237,3 +204,56 @@ class FolderDataset(Dataset):
     def generate(self) -> ImageData:
         """Everything in memory (small data only); ``load`` streams into the cache instead."""
         raise ProxybenchError(f"{self.name} is read through load(cache), which decodes it into the cache")
+
+
+@dataclass
+class FolderDataset(DecodedDataset):
+    """A dataset under one data root: root lookup, scan, fingerprint of the root's files, a private part per domain."""
+
+    not_in_key: ClassVar[tuple[str, ...]] = ("root", "workers")
+
+    root: str = field(default="", metadata={"help": "the local folder of the data (--data-root fills it)"})
+    private_fraction: float = field(default=0.5, metadata={
+        "help": "share of each domain's training images (stratified by class, fixed by the domain's name) in its "
+                "private part: the device's rows come from it, every pool holds the rest"})
+
+    def scan(self, root: Path) -> Index:
+        """Every source image with its label, domain and split, read from the folder's listings."""
+        raise NotImplementedError
+
+    def data_root(self) -> Path:
+        """The folder from ``root`` or the environment variable; an error says how to give it."""
+        text = self.root or os.environ.get(self.env_var, "")
+        if not text:
+            raise ProxybenchError(
+                f"dataset {self.name!r} needs its local folder: pass --data-root PATH (or --param root=PATH), "
+                f"or set {self.env_var}. Where to get it and the expected layout: proxybench datasets info {self.name}"
+            )
+        root = Path(text).expanduser()
+        if not root.is_dir():
+            raise layout_error("data root does not exist", root, self.name, self.layout)
+        return root
+
+    def index(self) -> Index:
+        """Scan the data root now (not remembered: the folder may change between calls)."""
+        root = self.data_root()
+        with reading(root, (OSError,)):
+            index = self.scan(root)
+        if not index.sources:
+            raise layout_error("no images found", root, self.name, self.layout)
+        return index
+
+    def private_rows(self, index: Index) -> np.ndarray:
+        return private_split(index.labels, index.domains, index.domain_names, index.is_test, self.private_fraction)
+
+    def content_files(self, root: Path) -> list[Path]:
+        """Every file the content depends on; by default from the full scan (subclasses may list them cheaper)."""
+        return self.index().files
+
+    def content(self, params: dict[str, Any]) -> str:
+        """One stat per file and per folder that holds them, each call; the tree is walked (listed, split lists
+        parsed) only when that finds a change (``tree_index``)."""
+        root = self.data_root()
+        with reading(root, (OSError,)):
+            return remembered_fingerprint(root, {"dataset": self.name, "version": self.version, "params": params},
+                                          lambda: self.content_files(root))

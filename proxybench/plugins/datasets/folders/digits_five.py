@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from proxybench import ProxybenchError
+from proxybench import ProxybenchError, resize_rgb
 
-from .base import FolderDataset, Index, csv, layout_error, resize_rgb
+from .base import FolderDataset, Index, csv, layout_error
 from .readers import read_idx, read_libsvm_bz2, read_svhn_mat, read_text
 
 DIGITS_FIVE_DOMAINS = ("mnist", "mnistm", "svhn", "syn", "usps")

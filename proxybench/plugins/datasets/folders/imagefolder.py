@@ -8,12 +8,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from proxybench import OUTSIDE_LABEL_SPACE
+from proxybench import IMAGE_EXTENSIONS, OUTSIDE_LABEL_SPACE
 
 from .base import FolderDataset, Index, csv, layout_error, seeded_split
 from .readers import reading
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def _list_images(folder: Path) -> list[Path]:
