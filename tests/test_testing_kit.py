@@ -10,6 +10,7 @@ from proxybench.testing import RULES, ContractError, check_dataset, check_sample
 
 from . import kit_plugins, trust_plugins
 from .test_folder_datasets import _digits_five, _domainnet, _tree
+from .test_own_data import own_folders_params
 
 #: small values for whichever of these parameters a task declares (training stays at one epoch)
 TINY_TASK_PARAMS = {"epochs": 1, "teacher_epochs": 1, "k": 5}
@@ -44,6 +45,7 @@ DATASET_BUILDS = {
     "digits-five": _digits_five_params,
     "office-home": _office_home_params,
     "imagefolder": _imagefolder_params,
+    "own-folders": own_folders_params,
 }
 
 

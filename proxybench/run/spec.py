@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..contract.params import Plugin, coerce_params
-from ..contract.registry import make_plugin, plugin_class
+from ..contract.registry import make_plugin, plugin_class, plugin_names
 from ..contract.weights import parse_weights
 from ..util.cache import canonical_hash
 from ..util.errors import ProxybenchError
@@ -137,6 +137,34 @@ class RunSpec:
 def check_client_domain(spec: RunSpec, dataset: Dataset) -> None:
     """The spec's client domain against what its dataset declares (``Dataset.client_domains``): nothing is built."""
     parse_client_domain(spec.client_domain, dataset.client_domains())
+
+
+#: The parts of the data whose labels a sampler or task may need, and the class variable that says it does.
+LABEL_NEEDS = (("pool", "needs_pool_labels"), ("device", "device_has_labels"))
+
+
+def labels_needed(cls: type[Plugin]) -> set[str]:
+    """The parts of the data (``Dataset.unlabeled_parts``) whose labels a sampler or task class needs."""
+    return {part for part, flag in LABEL_NEEDS if getattr(cls, flag, False)}
+
+
+def check_labels(spec: RunSpec, classes: Mapping[str, type[Plugin]], dataset: Dataset) -> None:
+    """The labels the spec's task and sampler need against the parts its dataset declares unlabeled: nothing is built.
+
+    Every task is scored on the device's test labels, so without them no run is possible. Another
+    missing part refuses the plugins that need it, naming those of their kind that can run instead.
+    """
+    missing = dataset.unlabeled_parts()
+    if "device_test" in missing:
+        raise ProxybenchError(f"no task can run on dataset {spec.dataset}: every task is scored on the device's test "
+                              f"labels, and {missing['device_test']}")
+    for kind in ("task", "sampler"):
+        lacking = sorted(labels_needed(classes[kind]) & set(missing))
+        if lacking:
+            can = [name for name in plugin_names(kind) if not labels_needed(plugin_class(kind, name)) & set(missing)]
+            raise ProxybenchError(f"{kind} {getattr(spec, kind)} needs {lacking[0]} labels, but on dataset "
+                                  f"{spec.dataset} {missing[lacking[0]]}; {kind}s that can run on it: "
+                                  f"{', '.join(can) or 'none'} (--{kind} NAME)")
 
 
 def pool_bound(spec: RunSpec, dataset: Dataset) -> int | None:

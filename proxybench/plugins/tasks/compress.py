@@ -70,6 +70,7 @@ class Compress(SupervisedTask):
     description: ClassVar[str] = "distil a pool-trained timm teacher into a small student on the selection"
     pool_labels_visible: ClassVar[bool] = True  # the cloud's pool is labeled: it trains the teacher on it
     device_has_labels: ClassVar[bool] = False
+    needs_pool_labels: ClassVar[bool] = True  # the teacher trains on them
 
     model: str = "pb_cnn_small"
     teacher: str = "pb_cnn"

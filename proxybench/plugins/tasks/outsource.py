@@ -108,6 +108,7 @@ class Outsource(SupervisedTask):
     description: ClassVar[str] = "selection labeled by an annotation oracle; distractor picks are wasted labels"
     pool_labels_visible: ClassVar[bool] = False
     device_has_labels: ClassVar[bool] = False
+    needs_pool_labels: ClassVar[bool] = True  # the annotation oracle is the pool's labels
 
     semi_supervised: bool = False
     threshold: float = 0.95
