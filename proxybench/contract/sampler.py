@@ -38,7 +38,8 @@ class CloudView:
     """
 
     features: np.ndarray  # (N, d) float32: phi of the pool
-    images: ImageRows  # (N, H, W, 3) uint8: the pool itself, read lazily (index it for the rows you need)
+    images: ImageRows | None  # (N, H, W, 3) uint8, read lazily (index it for the rows you need); None: a pool
+    # given as features alone (proxybench select --pool STORE), whose images are files the cloud does not read
     labels: np.ndarray | None
     extractor: Extractor
     oracle_in_domain: np.ndarray | None = None
@@ -72,6 +73,24 @@ class Sampler(Plugin):
     def select(self, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator) -> Selection:
         raise NotImplementedError
 
+    def check_sizes(self, budget: int, pool_size: int, device_size: int | None = None,
+                    delta: float = DEFAULT_DELTA) -> None:
+        """Refuse parameters that cannot work on data of these sizes (``ProxybenchError``), and warn of ones that
+        measure little there (``ProxybenchWarning``), before phi is built or a feature extracted.
+
+        Called after the budget was checked against the pool (``check_sizes`` below). ``device_size``:
+        the device's records (an image with its augmentations counts once), where known: the harness
+        that provisions a benchmark's device knows it; for a real device it is an estimate, or None.
+        Only the harness passes it, never the cloud. The default checks nothing.
+        """
+
+
+def check_sizes(sampler: Sampler, budget: int, pool_size: int, device_size: int | None = None,
+                delta: float = DEFAULT_DELTA) -> None:
+    """The budget against the pool, then the sampler's own ``check_sizes``: what a run checks before any heavy work."""
+    check_budget(budget, pool_size)
+    sampler.check_sizes(budget, pool_size, device_size, delta)
+
 
 def check_budget(budget: int, pool_size: int) -> None:
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)):
@@ -85,8 +104,8 @@ def check_budget(budget: int, pool_size: int) -> None:
 def run_sampler(
     sampler: Sampler, cloud: CloudView, device: Device, budget: int, rng: np.random.Generator
 ) -> Selection:
-    """Call ``select`` and hold it to the contract: exactly ``budget`` unique in-range indices."""
-    check_budget(budget, cloud.size)
+    """Call ``select`` and hold it to the contract: sizes it can work with, then exactly ``budget`` unique in-range indices."""
+    check_sizes(sampler, budget, cloud.size, delta=cloud.delta)
     if sampler.needs_pool_labels and cloud.labels is None:
         raise ProxybenchError(
             f"sampler {sampler.name!r} needs pool labels, but this task keeps the pool unlabeled; "

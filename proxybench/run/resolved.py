@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from ..contract.dataset import Dataset
 from ..contract.params import Plugin
 from ..contract.registry import plugin_class
-from ..contract.sampler import Sampler
+from ..contract.sampler import Sampler, check_sizes
 from ..contract.task import Task
 from ..contract.weights import WeightSource
 from ..harness.options import HarnessOptions
-from .spec import RunSpec, check_client_domain, pool_bound
+from .spec import RunSpec, check_client_domain, check_labels, pool_bound
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,15 @@ class ResolvedRun:
         """``spec`` resolved (``RunSpec.resolve``; ``classes``: the plugin classes already looked up by name).
 
         Also checked before any data is built: the client domain against what the dataset
-        declares. Only the plugins the spec names are imported (the command line checks a run
+        declares, and the labels the task and the sampler need against the parts the dataset
+        declares unlabeled. Only the plugins the spec names are imported (the command line checks a run
         without torch); ``runner.run`` imports the rest. ``options``: those of the settings in use
         when not given.
         """
         weights = plugin_class("weights", spec.weights.partition(":")[0])  # NAME[:ARG]: its argument checked by resolve
         resolved, plugins = spec.resolve({**(classes or {}), "weights": weights})
         check_client_domain(resolved, plugins["dataset"])
+        check_labels(resolved, {kind: type(plugin) for kind, plugin in plugins.items()}, plugins["dataset"])
         return cls(resolved, type(plugins["sampler"]), type(plugins["task"]), plugins["dataset"], weights,
                    HarnessOptions.from_settings() if options is None else options)
 
@@ -59,3 +61,11 @@ class ResolvedRun:
     def largest_pool(self) -> int | None:
         """The most pool images the scenario can hold, from the sizes the dataset declares (None: it declares none)."""
         return pool_bound(self.spec, self.dataset)
+
+    def check_sizes(self, pool_size: int, device_size: int | None = None) -> None:
+        """The budget and the sampler's parameters against the data's sizes (``contract.sampler.check_sizes``).
+
+        The session calls it once the scenario is cut, before phi is built: a budget larger than
+        the pool, or parameters the sampler refuses, fail in seconds, not after the features.
+        """
+        check_sizes(self.sampler(**self.spec.sampler_params), self.spec.budget, pool_size, device_size, self.spec.delta)

@@ -48,6 +48,11 @@ class Scenario:
         return np.array([self.data.domain_names.index(n) for n in self.mix.names], dtype=np.int64)
 
     @property
+    def client_records(self) -> int:
+        """The device's training records: its originals, each with its augmentations (the unit its releases count)."""
+        return len(np.unique(self.data.groups[self.client_train_idx]))
+
+    @property
     def pool_images(self) -> ImageRows:
         """Read lazily: a folder dataset's pool is a memory map too large to copy."""
         return ImageRows(self.data.images, self.pool_idx)

@@ -10,6 +10,10 @@ class ProxybenchError(Exception):
     """A problem with the user's input or setup; the CLI prints it without a traceback."""
 
 
+class ProxybenchWarning(UserWarning):
+    """A setting that runs but is likely to measure little (noise that swamps a count); the CLI prints it as one line."""
+
+
 def closest(name: str, known: Iterable[str]) -> str:
     """A ' (did you mean X?)' hint, or '' when nothing is close."""
     known = list(known)

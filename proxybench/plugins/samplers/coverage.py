@@ -9,6 +9,7 @@ of them. Not a plugin by itself: it registers no sampler.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -25,6 +26,7 @@ from proxybench import (
     GaussianHistogram,
     Message,
     ProxybenchError,
+    ProxybenchWarning,
     Sampler,
     Selection,
     count_sensitivity,
@@ -52,6 +54,10 @@ def privatize_counts(counts: np.ndarray, sigma: float, rng: np.random.Generator)
 
 #: Rows per chunk where the cloud computes over its pool (a float16 store is never converted whole).
 CHUNK = 1 << 15
+
+#: A cluster's expected count (device records over R) below this many noise sds, and the counts are mostly noise:
+#: the measured curve behind it is docs/sizing-ecos.md.
+COUNT_PER_NOISE_SD = 0.5
 
 
 def project(x: np.ndarray, matrix: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
@@ -250,6 +256,38 @@ class CoverageSampler(Sampler):
             raise ProxybenchError(f"{self.name}: kmeans_max_points must be >= 0 (0: all points), got {self.kmeans_max_points}")
         if self.reduction != "none" and self.dim < 1:
             raise ProxybenchError(f"{self.name}: dim must be >= 1 with reduction {self.reduction!r}, got {self.dim}")
+
+    def check_sizes(self, budget: int, pool_size: int, device_size: int | None = None,
+                    delta: float = DEFAULT_DELTA) -> None:
+        """R against the pool (more clusters than points is refused) and, where the device's size is known, the
+        expected count of a cluster against the noise on it (a ``ProxybenchWarning`` below ``COUNT_PER_NOISE_SD``).
+
+        A record adds at most min(1, unit_bound) to the counts, so D records spread over R clusters
+        give about D / R per cluster; the noise sd is the coverage round's sigma. Below the bound
+        the noisy counts rank clusters little better than chance (docs/sizing-ecos.md).
+        """
+        if self.R > pool_size:
+            raise ProxybenchError(f"{self.name}: R={self.R} clusters is more than the pool's {pool_size} images; "
+                                  f"choose R in 1..{pool_size} (docs/sizing-ecos.md)")
+        if device_size is None:
+            return
+        sigma = self.coverage_sigma(delta)
+        if sigma == 0:
+            return
+        signal = device_size * min(1.0, self.unit_bound)
+        per_cluster = signal / self.R
+        if per_cluster < COUNT_PER_NOISE_SD * sigma:
+            largest_r = int(signal // (COUNT_PER_NOISE_SD * sigma))
+            fewer = f"use R <= {largest_r}" if largest_r >= 1 else "no R is enough"
+            warnings.warn(ProxybenchWarning(
+                f"{self.name}: R={self.R} clusters over {device_size} device records is about {per_cluster:.2g} per "
+                f"cluster against noise sd {sigma:.3g}: the counts are mostly noise; {fewer}, or less noise "
+                f"(sigma <= {per_cluster / COUNT_PER_NOISE_SD:.2g}: a larger target_epsilon) (docs/sizing-ecos.md)"),
+                stacklevel=2)
+
+    def coverage_sigma(self, delta: float = DEFAULT_DELTA) -> float:
+        """The noise sd on the coverage round's counts (``noise_sigma``: the round is the one release)."""
+        return self.noise_sigma(delta)
 
     @property
     def sensitivity(self) -> float:

@@ -35,7 +35,9 @@ leaves it open (the measurements behind the defaults: docs/ecos-ablation.md):
 
 Steps 0-3 (and the parameters R, dim, reduction, sigma, target_epsilon, adjacency, tau,
 dtype, spherical, kmeans_iters, kmeans_max_points) live in ``coverage.py``, shared with ``dsir`` and
-``cluster-filter`` so the three spend exactly the same bytes and epsilon.
+``cluster-filter`` so the three spend exactly the same bytes and epsilon. Before a run's work, ``check_sizes``
+refuses an R above the pool and warns when the device's records per cluster are small against sigma: how to
+size R, sigma, tau and the budget for a pool and a device is docs/sizing-ecos.md.
 """
 
 from __future__ import annotations

@@ -102,6 +102,10 @@ class EcosRounds(Ecos, SplitBudget):
         if not 0.0 <= self.stop_tv < 1.0:
             raise ProxybenchError(f"ecos-rounds: stop_tv must be in [0, 1), got {self.stop_tv}")
 
+    def coverage_sigma(self, delta: float = DEFAULT_DELTA) -> float:
+        """Round 1's share of the budget: its counts carry more noise than one release at ``sigma`` would."""
+        return self.round_sigmas(delta)[0]
+
     def refine(self, x: np.ndarray, level: Level, rng: np.random.Generator) -> tuple[Level, np.ndarray, np.ndarray]:
         """Split each positive cluster into sub-clusters; keep the others whole. Also each new cluster's radius."""
         centroids, parent, radius = [], [], []
