@@ -8,17 +8,22 @@ faiss: ``--help``, ``--version`` and every argument or spec error answer in a mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 
 from ..results.identity import package_version
-from ..util.errors import ProxybenchError
+from ..util.errors import ProxybenchError, ProxybenchWarning
 from ..util.settings import Settings, using
 from .audit import add_audit_command
+from .features import add_features_command
 from .listing import add_plugin_commands
 from .new import add_new_command
 from .parsing import Parser
 from .results import add_result_commands
 from .run import add_device_command, add_run_command, add_torch_device_arg, check_torch_device
+from .select import add_select_command
 
 DESCRIPTION = """\
 Benchmark proxy-data selection: pick, from an open-source pool, the subset that best
@@ -42,11 +47,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_command(sub)
     add_device_command(sub)
+    add_select_command(sub)
     add_plugin_commands(sub)
     add_result_commands(sub)
     add_torch_device_arg(add_audit_command(sub))
     add_new_command(sub)
+    add_features_command(sub)
     return parser
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Each ``ProxybenchWarning`` as one line on stderr (``proxybench: warning: ...``); others as Python shows them."""
+    python_shows = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ProxybenchWarning):
+            print(f"proxybench: warning: {message}", file=sys.stderr)
+        else:
+            python_shows(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ProxybenchWarning)
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        with using(Settings.from_environment()):  # the one read of the PROXYBENCH_* variables (docs/settings.md)
+        with using(Settings.from_environment()), one_line_warnings():  # the one read of PROXYBENCH_* (docs/settings.md)
             check_torch_device(getattr(args, "torch_device", None))
             return args.func(args)
     except ProxybenchError as exc:

@@ -17,11 +17,14 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
+from ..ml.extractor import Extractor
 from ..util.errors import ProxybenchError
 from ..util.progress import follow, showing
 from ..wire.link import serialize
 from .cloud import cloud_main
+from .confinement import child_variables
 from .device_process import connect, device_main
+from .messages import ChildStart
 from .options import HarnessOptions
 
 #: What the forkserver imports once before it forks children: the modules they run.
@@ -142,3 +145,11 @@ class Children:
                 worker.join()
         for thread in self.progress:
             thread.join(timeout=1)
+
+
+def child_start(options: HarnessOptions, extractor: Extractor) -> ChildStart:
+    """What both children start with: the harness's thread cap, the variables C libraries read, the settings, phi."""
+    import torch
+
+    return ChildStart(threads=torch.get_num_threads(), environment=child_variables(),
+                      settings=options.settings.for_children(), phi=extractor.to_message())

@@ -23,7 +23,9 @@ from ..contract.images import ImageRows
 from ..contract.registry import import_third_party_plugins, registry
 from ..contract.sampler import CloudView, run_sampler
 from ..contract.task import PickedData, PoolView, TaskContext
+from ..ml.cluster_pool import store_rows
 from ..ml.extractor import Extractor
+from ..ml.sharded_store import open_store
 from ..util.cache import Cache
 from ..util.progress import send_to
 from ..util.settings import using
@@ -38,6 +40,15 @@ from .remote_error import ChildFailure
 STREAM_SAMPLER, STREAM_TASK = 1, 3
 
 
+def pool_rows(folder: Path, cache: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The pool's features and images: a benchmark's cloud pool (``features.npy``, ``images.npy``, memory-mapped),
+    or a pool store of features alone (``proxybench select``: the images stay files the cloud does not read), as
+    one memory map too (``store_rows``: a store of several shards is copied once into the cloud's ``cache``)."""
+    if (folder / "features.npy").is_file():
+        return np.load(folder / "features.npy", mmap_mode="r"), np.load(folder / "images.npy", mmap_mode="r")
+    return store_rows(open_store(folder), cache), None
+
+
 class CloudSide:
     """The cloud's session: the pool view, the plugins, and the device handle over the harness pipe."""
 
@@ -45,13 +56,12 @@ class CloudSide:
         self.conn = conn
         self.setup = setup
         folder = Path(setup.pool_dir)
-        images = np.load(folder / "images.npy", mmap_mode="r")
-        self.pool_images = ImageRows(images, np.arange(len(images)))
-        self.pool_features = np.load(folder / "features.npy", mmap_mode="r")
+        self.pool_features, images = pool_rows(folder, Path(setup.cache_root))
+        self.pool_images = ImageRows(images, np.arange(len(images))) if images is not None else None
         self.extractor = Extractor.from_message(setup.start.phi)
         reg = registry()
         self.sampler = reg.create("sampler", setup.sampler, **setup.sampler_params)
-        self.task = reg.create("task", setup.task, **setup.task_params)
+        self.task = reg.create("task", setup.task, **setup.task_params) if setup.task else None
         self.device = Device(self.exchange)
 
     def exchange(self, request: bytes) -> bytes:
@@ -127,7 +137,8 @@ def cloud_main(conn: Connection, bars: Connection | None = None) -> None:
                 registry().register_module(module)
             side = CloudSide(conn, setup)
             side.select()
-            side.run_task()
+            if side.task is not None:  # none: a selection for a real device (proxybench select)
+                side.run_task()
     except EOFError:  # the harness closed the pipe (stopped early, or died)
         pass
     except BaseException as exc:

@@ -77,8 +77,34 @@ class DeviceProvision:
 
     @classmethod
     def from_message(cls, m: Message) -> DeviceProvision:
+        if m.get("op") == DeviceSession.OP:
+            raise ProxybenchError("this device is provisioned by a benchmark harness (device serve without --data): "
+                                  "it holds no data of its own to select for")
         _opened(m, cls.OP)
         return cls(ChildStart.from_message(m), m["images"], _array(m["labels"]), m["groups"])
+
+
+@dataclass(frozen=True)
+class DeviceSession:
+    """The first message to a device that holds its own data (``device serve --data``): phi and public numbers, no rows."""
+
+    OP: ClassVar[str] = "session"
+    start: ChildStart
+    run_key: str
+    delta: float
+    image_size: int  # the side the pool's images were decoded to before phi: the device decodes its own alike
+
+    def to_message(self) -> Message:
+        return {"op": self.OP, **self.start.to_message(), "run_key": self.run_key, "delta": self.delta,
+                "image_size": self.image_size}
+
+    @classmethod
+    def from_message(cls, m: Message) -> DeviceSession:
+        if m.get("op") == DeviceProvision.OP:
+            raise ProxybenchError("this device holds its own data (device serve --data): it takes no provisioned rows; "
+                                  "open a session with `proxybench select --device-address`")
+        _opened(m, cls.OP)
+        return cls(ChildStart.from_message(m), str(m["run_key"]), float(m["delta"]), int(m["image_size"]))
 
 
 @dataclass(frozen=True)

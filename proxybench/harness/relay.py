@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from ..wire.link import Ledger, Message, deserialize, failure, serialize
 from ..wire.meter import Meter
 from ..wire.phases import PHASES, SELECT, STAGES, TASK, Phase
 from ..wire.scoring import SCORING_PROGRAM
+from .remote_error import ChildFailure
 
 
 @dataclass
@@ -117,3 +119,21 @@ class Relay:
             self.ledger.record(phase, "up", len(answer["payload"]), f"{env.get('label')}:reply")
             self.meter.add(phase, int(answer["flops"]), float(answer["cpu_seconds"]))
         return serialize({"ok": True, "payload": answer["payload"]})
+
+
+def relay_until(cloud: Connection, relay: Relay, until: str) -> Message:
+    """Relay the cloud's device requests until it sends ``until``; its failures become exceptions here."""
+    while True:
+        try:
+            env = deserialize(cloud.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise ProxybenchError("the cloud process ended without an answer (crashed or killed)") from exc
+        op = env.get("op")
+        if op in ("call", "reference"):
+            cloud.send_bytes(relay.forward(env))
+        elif op == ChildFailure.OP:
+            raise ChildFailure.from_message(env).exception()
+        elif op == until:
+            return env
+        else:
+            raise ProxybenchError(f"unexpected {op!r} from the cloud process (waiting for {until!r})")

@@ -23,10 +23,8 @@ from ..contract.registry import registry
 from ..contract.sampler import Selection
 from ..contract.task import TaskResult
 from ..contract.weights import PoolData, build_extractor
-from ..harness.children import Children
-from ..harness.confinement import child_variables
+from ..harness.children import Children, child_start
 from ..harness.messages import (
-    ChildStart,
     CloudSetup,
     CloudStarted,
     DevicePrivate,
@@ -36,7 +34,7 @@ from ..harness.messages import (
     TaskReport,
     TaskStart,
 )
-from ..harness.relay import Call, Relay
+from ..harness.relay import Call, Relay, relay_until
 from ..harness.remote_error import ChildFailure
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
@@ -91,6 +89,7 @@ class RunSession:
             self.data_key = self.dataset.cache_key()  # once: a folder dataset stats every file for it
             self.scenario = make_scenario(data, spec.client_domain, spec.client_fraction, spec.seed,
                                           spec.pool_has_client_domain, data_key=self.data_key)
+            self.run.check_sizes(len(self.scenario.pool_idx), self.scenario.client_records)  # before phi and features
         scenario = self.scenario
         with timings.stage("extractor"):
             pool = PoolData(scenario.pool_images, scenario.pool_labels, key=scenario.key)
@@ -100,8 +99,7 @@ class RunSession:
             self.pool_dir = cloud_pool(scenario, self.extractor, cache, self.data_key)
         with timings.stage("provision"):  # both children set up and ready
             self.relay = Relay(self.children.exchange)
-            start = ChildStart(threads=_threads(), environment=child_variables(), settings=options.settings.for_children(),
-                               phi=self.extractor.to_message())
+            start = child_start(options, self.extractor)
             device = self.children.device
             # Two messages: the program worker is forked between them, so it never holds the test split or the secret.
             train, test = scenario.client_train_idx, scenario.client_test_idx
@@ -139,22 +137,7 @@ class RunSession:
             self.sandbox["cloud"] = CloudStarted.from_message(answer).sandbox
 
     def _pump(self, until: str) -> Message:
-        """Relay the cloud's device requests until it sends ``until``; its failures become exceptions here."""
-        cloud = self.children.cloud
-        while True:
-            try:
-                env = deserialize(cloud.recv_bytes())
-            except (EOFError, OSError) as exc:
-                raise ProxybenchError("the cloud process ended without an answer (crashed or killed)") from exc
-            op = env.get("op")
-            if op in ("call", "reference"):
-                cloud.send_bytes(self.relay.forward(env))
-            elif op == ChildFailure.OP:
-                raise ChildFailure.from_message(env).exception()
-            elif op == until:
-                return env
-            else:
-                raise ProxybenchError(f"unexpected {op!r} from the cloud process (waiting for {until!r})")
+        return relay_until(self.children.cloud, self.relay, until)
 
     def select(self) -> Selection:
         """Let the cloud's sampler choose; the selection as the harness received it."""
@@ -181,8 +164,3 @@ class RunSession:
             raise ProxybenchError(f"device replay of {program}: {reply.get('error')}")
         return reply["replies"]
 
-
-def _threads() -> int:
-    import torch
-
-    return torch.get_num_threads()

@@ -113,18 +113,22 @@ class DeviceRuntime:
 
     ``epsilon_budget`` (None: unlimited) is the device's own: a release that would take the
     composed epsilon past it is refused before the program runs, and a raw call is refused
-    whenever a budget is set.
+    whenever a budget is set. ``operations``: what it answers; a real device answers ``call``
+    alone, since scoring and replays are off the budget (the benchmark's analysis and audits).
     """
+
+    OPERATIONS = ("call", "score", "replay")
 
     def __init__(self, programs: Programs, rng: np.random.Generator, delta: float,
                  scoring: ScoringContext | None = None, epsilon_budget: float | None = None,
-                 grid: TimeGrid | None = None):
+                 grid: TimeGrid | None = None, operations: tuple[str, ...] = OPERATIONS):
         self.programs = programs
         self.rng = rng
         self.delta = delta
         self.scoring = scoring
         self.epsilon_budget = epsilon_budget
         self.grid = grid or TimeGrid()
+        self.operations = operations
         self.events: list = []  # every release this device made, in order
 
     @property
@@ -139,14 +143,15 @@ class DeviceRuntime:
         try:
             env = deserialize(request)
             op = env.get("op")
+            if op not in self.operations:
+                raise ProxybenchError(f"this device does not answer {op!r} requests (it answers: "
+                                      f"{', '.join(self.operations)})")
             if op == "call":
                 answer = self._call(env)
             elif op == "score":
                 answer = self._score(env)
-            elif op == "replay":
-                answer = self._replay(env)
             else:
-                raise ProxybenchError(f"unknown device operation {op!r}")
+                answer = self._replay(env)
         except Exception as exc:  # the runtime's own refusals, from the request alone: not a release
             answer = serialize({"ok": False, "error": f"{type(exc).__name__}: {exc}", "raw": False})
         self.grid.wait(start)
