@@ -165,8 +165,8 @@ class DeviceRuntime:
             spent = self.epsilon_spent
             what = "a raw reply (no guarantee)" if after is None else f"this release would take epsilon to {after:.4g}"
             so_far = "no guarantee left (a raw or failed call)" if spent is None else f"spent {spent:.4g}"
-            raise ProxybenchError(f"device budget: refused, {what}; {so_far} of the device's epsilon budget "
-                                  f"{self.epsilon_budget:g} at delta {self.delta:g}")
+            raise ProxybenchError(f"device budget: refused, {what}; {so_far} of the epsilon budget this device "
+                                  f"has for the session, {self.epsilon_budget:.4g} at delta {self.delta:g}")
 
     def _call(self, env: Message) -> bytes:
         message = deserialize(env["payload"].tobytes())
