@@ -137,3 +137,11 @@ def test_device_folder_labels_from_class_folders_and_none_without(folders, tmp_p
 def test_serving_own_data_needs_a_budget(folders, capsys):
     assert main(["device", "serve", "--data", str(folders / "device"), "--port", "0"]) == 2
     assert "needs --device-epsilon" in capsys.readouterr().err
+
+
+def test_select_says_when_no_device_answers(folders, tmp_path, capsys):
+    from proxybench.harness.children import free_port
+
+    args = select_args(folders, f"127.0.0.1:{free_port()}", tmp_path / "s.csv")
+    assert main(args) == 2
+    assert "no device answered at 127.0.0.1:" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()

@@ -113,8 +113,13 @@ class Children:
         self.cloud, cloud_end = multiprocessing.Pipe()
         start(cloud_main, cloud_end)
         if options.device_address is not None:  # a device that serves on its own (proxybench device serve)
-            self.device = connect_when_up(parse_address(options.device_address),
-                                          options.settings.device_authkey.encode(), lambda: True, timeout=10.0)
+            try:
+                self.device = connect_when_up(parse_address(options.device_address),
+                                              options.settings.device_authkey.encode(), lambda: True, timeout=10.0)
+            except ProxybenchError:
+                self.close()
+                raise ProxybenchError(f"no device answered at {options.device_address} within 10 s: is `proxybench "
+                                      "device serve` running there, and reachable from here?") from None
         elif options.transport == "tcp":
             address, key = ("127.0.0.1", free_port()), secrets.token_bytes(16)
             worker = start(device_main, None, address, key)
@@ -131,9 +136,10 @@ class Children:
             raise ProxybenchError(f"the device process ended unexpectedly ({type(exc).__name__})") from exc
 
     def close(self) -> None:
-        for conn in (self.cloud, self.device):
+        device = getattr(self, "device", None)  # None: closed because the device could not be reached
+        for conn in (c for c in (self.cloud, device) if c is not None):
             try:
-                if conn is self.device:
+                if conn is device:
                     conn.send_bytes(serialize({"op": "stop"}))
                 conn.close()
             except (OSError, ValueError):
