@@ -113,6 +113,7 @@ class $cls(SupervisedTask):
     description: ClassVar[str] = "oracle labels for the selection, a CNN trained on them, scored on the device"
     pool_labels_visible: ClassVar[bool] = False
     device_has_labels: ClassVar[bool] = False
+    needs_pool_labels: ClassVar[bool] = True  # it trains on the pool's labels: refused where the pool has none
 
     def run(self, ctx: TaskContext) -> TaskResult:
         labeled = ctx.pool_true_labels >= 0
