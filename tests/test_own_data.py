@@ -46,7 +46,7 @@ def pool_folder(root, labeled: bool = True, per_class: int = 12):
 
 
 def own_folders_params(root, pool_labeled: bool = False) -> dict:
-    """A tiny own-folders build (the conformance kit's: an unlabeled pool, whose domain is outside the label space)."""
+    """A tiny own-folders build: a labeled pool is a pool-only domain of the device's classes, an unlabeled one a distractor."""
     return {"device_root": str(device_folder(root / "device", per_class=6)),
             "pool_root": str(pool_folder(root / "pool", labeled=pool_labeled, per_class=4)),
             "image_size": 16, "workers": 1, "device_test_fraction": 0.34}

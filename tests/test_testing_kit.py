@@ -45,7 +45,7 @@ DATASET_BUILDS = {
     "digits-five": _digits_five_params,
     "office-home": _office_home_params,
     "imagefolder": _imagefolder_params,
-    "own-folders": own_folders_params,
+    "own-folders": lambda root: own_folders_params(root, pool_labeled=True),  # a labeled pool-only domain too
 }
 
 

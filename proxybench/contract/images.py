@@ -48,8 +48,12 @@ class ImageData:
 
     @property
     def client_domains(self) -> tuple[str, ...]:
-        """Domains a device can hold: those inside the label space."""
-        return tuple(d for d in self.domain_names if d not in self.distractor_domains)
+        """Domains a device can hold: those inside the label space with a private part (any, where none has one).
+
+        A labeled domain without private rows is pool-only: own-folders' pool of the device's classes.
+        """
+        private = {self.domain_names[d] for d in np.unique(self.domains[self.is_private])}
+        return tuple(d for d in self.domain_names if d not in self.distractor_domains and (not private or d in private))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {
