@@ -125,7 +125,7 @@ def test_the_device_budget_refuses_a_release_past_it_and_every_raw_reply():
     release = GaussianHistogram(noise_multiplier=5.0, bins=2)  # epsilon 0.73 at delta 1e-5
     device.call(rows_bins, {"bins": np.zeros(6, int)}, release=release)
     with pytest.raises(ProxybenchError, match=r"device budget: refused, this release would take epsilon to 1\.06.*"
-                                              r"spent 0\.72.* budget 1 "):
+                                              r"spent 0\.72.* has for the session, 1 "):
         device.call(rows_bins, {"bins": np.zeros(6, int)}, release=release)
     with pytest.raises(ProxybenchError, match="device budget: refused, a raw reply"):
         device.call(adversarial_plugins.own_noise_program, {})
