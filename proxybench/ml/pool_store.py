@@ -141,6 +141,11 @@ def read_identity(folder: Path) -> PoolIdentity | None:
     return PoolIdentity(**{n: m[n] for n in names})
 
 
+def is_pool_store(folder: Path | str) -> bool:
+    """Whether ``folder`` is a pool store (it holds ``pool.json``) rather than a folder of images."""
+    return (Path(folder) / IDENTITY).is_file()
+
+
 def open_pool_store(folder: Path | str, verify: bool = False) -> PoolStore:
     """A complete pool store, checked: the manifest's shards (their bytes too with ``verify``), files.txt against
     its hash, and one file per row. An unfinished extraction (no manifest yet) says how to finish it."""

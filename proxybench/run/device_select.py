@@ -34,11 +34,11 @@ from ..harness.remote_error import ChildFailure
 from ..ml.extractor import Extractor
 from ..ml.image_files import list_image_files
 from ..ml.pool_store import (
-    IDENTITY,
     ROWS_PER_SHARD,
     PoolIdentity,
     PoolStore,
     files_text,
+    is_pool_store,
     open_pool_store,
     read_identity,
     text_sha256,
@@ -92,7 +92,7 @@ class SelectRequest:
 
     @property
     def is_store(self) -> bool:
-        return (Path(self.pool) / IDENTITY).is_file()
+        return is_pool_store(self.pool)
 
     @property
     def session_key(self) -> str:

@@ -96,7 +96,7 @@ class RunSession:
             self.extractor = build_extractor(spec.backbone, spec.weights, pool, cache, seed=spec.seed,
                                              layer=spec.feature_layer, source_class=self.run.weights)
         with timings.stage("pool_features"):
-            self.pool_dir = cloud_pool(scenario, self.extractor, cache, self.data_key)
+            self.pool_dir = cloud_pool(scenario, self.extractor, cache, self.data_key, self.dataset.stored_features(data))
         with timings.stage("provision"):  # both children set up and ready
             self.relay = Relay(self.children.exchange)
             start = child_start(options, self.extractor)

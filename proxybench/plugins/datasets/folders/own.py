@@ -12,6 +12,10 @@ Labels come from ``{class}/{image}`` folders. The label space is the device's cl
 named like one of them. A folder laid out otherwise (images at its top, or deeper) is
 unlabeled, and a run whose task needs the missing labels is refused before anything is built
 (``unlabeled_parts``).
+
+``pool_root`` may also be a pool store made by ``proxybench features extract``: the pool is then
+the store's images, in its order, and a run whose phi made the store takes their features from
+it instead of embedding the pool again (``stored_features``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from proxybench import OUTSIDE_LABEL_SPACE, ProxybenchError, list_image_files
+from proxybench import (
+    OUTSIDE_LABEL_SPACE,
+    ImageData,
+    ProxybenchError,
+    StoredFeatures,
+    is_pool_store,
+    list_image_files,
+    open_pool_store,
+)
 
 from .base import DecodedDataset, Index, layout_error, seeded_split
 from .readers import reading
@@ -84,7 +96,9 @@ Images are resized (squashed) to image_size x image_size RGB."""
     device_root: str = field(default="", metadata={
         "help": "the device's images: {class}/{image} folders, or images at any depth (unlabeled); --device-root"})
     pool_root: str = field(default="", metadata={
-        "help": "the public pool: {class}/{image} folders, or images at any depth (unlabeled); --pool-root"})
+        "help": "the public pool: {class}/{image} folders, images at any depth (unlabeled), or a pool store made "
+                "by `proxybench features extract` (its images, and phi's features where the run's phi made it); "
+                "--pool-root"})
     device_test_root: str = field(default="", metadata={
         "help": "the device's test images as {class}/{image} folders; empty: a share of device_root"})
     device_test_fraction: float = field(default=0.2, metadata={
@@ -110,17 +124,24 @@ Images are resized (squashed) to image_size x image_size RGB."""
             root = Path(text).expanduser()
             if not root.is_dir():
                 raise layout_error(f"the {part} folder does not exist", root, self.name, self.layout)
-            out[part] = root
+            out[part] = open_pool_store(root).root if part == "pool" and is_pool_store(root) else root
         for a, b in itertools.combinations(out, 2):
             if out[a].resolve().is_relative_to(out[b].resolve()) or out[b].resolve().is_relative_to(out[a].resolve()):
                 raise ProxybenchError(f"{self.name}: the {a} folder {out[a]} and the {b} folder {out[b]} overlap: an "
                                       "image would be in both; give folders apart")
         return out
 
+    def pool_store(self) -> Path | None:
+        """``pool_root`` when it is a pool store, else None."""
+        root = Path(self.pool_root).expanduser()
+        return root if self.pool_root and is_pool_store(root) else None
+
     def tree(self, part: str, root: Path) -> Tree:
-        """The images of one folder, and their classes where it is ``{class}/{image}``."""
+        """The images of one folder (a pool store's, in its order), and their classes where it is ``{class}/{image}``."""
+        store = self.pool_store() if part == "pool" else None
         with reading(root, (OSError,)):
-            files = list_image_files(root, allow_empty=True)
+            files = [root / name for name in open_pool_store(store).files] if store else \
+                list_image_files(root, allow_empty=True)
         if not files:
             raise layout_error(f"no images found in the {part} folder", root, self.name, self.layout)
         stray = next((f for f in files if len(f.relative_to(root).parts) != 2), None)
@@ -163,17 +184,32 @@ Images are resized (squashed) to image_size x image_size RGB."""
                      np.concatenate([device_test, np.zeros(len(pool_labels), bool)]),
                      names, class_names, (POOL_UNLABELED,) if POOL_UNLABELED in names else (), files=list(files))
 
+    def stored_features(self, data: ImageData) -> StoredFeatures | None:
+        """The pool store's row of each pool image: a pool row's group is its file's place in the index, and the
+        store's files follow the device's (and its test folder's) there."""
+        store = self.pool_store()
+        if store is None:
+            return None
+        trees = self.trees()
+        first = len(trees["device"].files) + (len(trees["device_test"].files) if "device_test" in trees else 0)
+        return StoredFeatures(store, np.where(data.groups >= first, data.groups - first, -1))
+
     def private_rows(self, index: Index) -> np.ndarray:
         """Every training image of the device: it holds them all, and no pool does."""
         return (index.domains == index.domain_names.index(DEVICE)) & ~index.is_test
 
     def content(self, params: dict[str, Any]) -> dict[str, str]:
-        """One fingerprint per folder (``tree_index``: remembered, walked again only when a folder changed)."""
+        """One fingerprint per folder (``tree_index``: remembered, walked again only when a folder changed).
+
+        A pool store's images are its file list, not the folder's listing: its hash keys the memory of them.
+        """
         out = {}
+        store = self.pool_store()
         for part, root in self.roots().items():
+            listing = {"store_files": open_pool_store(store).identity.files_sha256} if part == "pool" and store else {}
             with reading(root, (OSError,)):
                 out[part] = remembered_fingerprint(
-                    root, {"dataset": self.name, "version": self.version, "params": params, "part": part},
+                    root, {"dataset": self.name, "version": self.version, "params": params, "part": part, **listing},
                     lambda part=part, root=root: self.tree(part, root).files)
         return out
 
