@@ -65,6 +65,24 @@ def test_children_get_a_pipe_only_when_this_process_draws_bars(monkeypatch, show
     assert progress.showing() is shown
 
 
+def test_without_a_terminal_long_work_prints_a_line_now_and_then_and_one_at_its_end(monkeypatch):
+    import io
+
+    out = io.StringIO()
+    monkeypatch.setattr(progress, "_sink", progress._Lines(out))
+    monkeypatch.setattr(progress, "LINE_SECONDS", 3600.0)
+    with progress.bar("short work", total=4, unit="shards") as short:
+        short.update(4)
+    assert out.getvalue() == ""  # work shorter than LINE_SECONDS prints nothing
+    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    with progress.bar("phi over 4 shards", total=4, unit="images") as work:
+        work.update(1)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("proxybench: phi over 4 shards: 0/4 images (0%), 0:00:00 so far")
+    assert lines[1].startswith("proxybench: phi over 4 shards: 1/4 images (25%)")
+    assert lines[-1].endswith("done") and progress.showing()
+
+
 def test_the_stages_add_up_to_the_runs_wall_time(tmp_path):
     assert main(["run", "--budget", "40", "--param", "R=10", "--results-dir", str(tmp_path), *TINY_ARGS]) == 0
     (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]

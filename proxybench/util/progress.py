@@ -3,8 +3,11 @@
 The command's process draws every bar with rich on stderr. A run's cloud and device processes
 (and the device's program worker) have no terminal of their own worth writing to: the harness
 hands each a one-way pipe (``send_to``), and ``follow`` draws what arrives, each bar named by
-the process it came from. Updates are small JSON texts; nothing flows back. Bars show only when
-stderr is a terminal; PROXYBENCH_PROGRESS=0/1 (``Settings.progress``) forces them off or on.
+the process it came from. Updates are small JSON texts; nothing flows back. Bars show when
+stderr is a terminal; elsewhere (a log file, a CI job, ``nohup``) work that lasts longer than
+``LINE_SECONDS`` prints a plain line that often, and one when it ends, so a long extraction
+piped to a file still says how far it got. PROXYBENCH_PROGRESS=0/1 (``Settings.progress``)
+forces them off or to terminal bars.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from .settings import current
 T = TypeVar("T")
 #: at most this many updates a second per bar cross a pipe (the first and the last always do)
 UPDATES_PER_SECOND = 5
+#: without a terminal: seconds between two lines about one piece of work (shorter work prints none)
+LINE_SECONDS = 30.0
 _ids = itertools.count()
 
 
@@ -60,6 +65,40 @@ class _Console:
                     self.progress.stop()
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+class _Lines:
+    """Without a terminal: a line per ``LINE_SECONDS`` of each long piece of work, and one when it ends."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+        self.started: dict[str, float] = {}
+        self.printed: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def show(self, key: str, desc: str, done: float, total: float | None, unit: str, closed: bool) -> None:
+        now = time.monotonic()
+        with self.lock:
+            start = self.started.setdefault(key, now)
+            if closed:  # a line for work that lasted long enough to have been worth following
+                del self.started[key]
+                self.printed.pop(key, None)
+                if now - start < LINE_SECONDS:
+                    return
+            elif now - self.printed.get(key, start) < LINE_SECONDS:
+                return
+            else:
+                self.printed[key] = now
+        count = f"{done:.0f}/{total:.0f}" if total else f"{done:.0f}"
+        share = f" ({100 * done / total:.0f}%)" if total else ""
+        state = "done" if closed else "so far"
+        print(f"proxybench: {desc}: {count} {unit}{share}, {_clock(now - start)} {state}",
+              file=self.stream or sys.stderr, flush=True)
+
+
 class _Pipe:
     """In a run's child: every update goes to the harness, which draws it."""
 
@@ -80,20 +119,20 @@ class _Pipe:
             pass
 
 
-_sink: _Silent | _Console | _Pipe | None = None
+_sink: _Silent | _Console | _Lines | _Pipe | None = None
 
 
-def _current_sink() -> _Silent | _Console | _Pipe:
+def _current_sink() -> _Silent | _Console | _Lines | _Pipe:
     global _sink
     if _sink is None:
         shown = current().progress
-        _sink = _Console() if shown or (shown is None and sys.stderr.isatty()) else _Silent()
+        _sink = _Silent() if shown is False else _Console() if shown or sys.stderr.isatty() else _Lines()
     return _sink
 
 
 def showing() -> bool:
-    """Whether this process draws bars (a harness then gives its children pipes to send theirs)."""
-    return isinstance(_current_sink(), _Console)
+    """Whether this process shows progress (a harness then gives its children pipes to send theirs)."""
+    return isinstance(_current_sink(), _Console | _Lines)
 
 
 def send_to(conn: Connection, source: str) -> None:
