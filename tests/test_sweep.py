@@ -11,8 +11,8 @@ from proxybench import ProxybenchError, RunSpec
 from proxybench.cli import main
 from proxybench.results.leaderboard import build_boards, select_code
 from proxybench.results.render import board_html, board_markdown, write_leaderboard
-from proxybench.results.store import read_records, record_path
-from proxybench.run.executors import DaskExecutor, LocalExecutor
+from proxybench.results.store import read_records
+from proxybench.run.executors import LocalExecutor
 from proxybench.run.grid import expand, load_grid, restrict, tomllib
 from proxybench.run.sweep import is_done, run_sweep
 
@@ -137,21 +137,6 @@ def test_cli_sweep_writes_leaderboard_under_results_never_beside_grid(tmp_path, 
     assert main(["report", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "accuracy_vs_bytes.png").stat().st_size > 1000
     assert "accuracy_vs_bytes.png" in (tmp_path / "rep" / "index.html").read_text()
-
-
-def test_dask_executor_matches_local(tmp_path):
-    pytest.importorskip("distributed")
-    specs = expand(TINY_GRID)
-    local = run_sweep(specs, tmp_path / "local", LocalExecutor())
-    dask = run_sweep(specs, tmp_path / "dask", DaskExecutor(jobs=1))
-    assert local.ok == dask.ok == len(specs)
-    for s in specs:
-        a = json.loads(record_path(tmp_path / "local", s.run_id).read_text())
-        b = json.loads(record_path(tmp_path / "dask", s.run_id).read_text())
-        assert a["run_id"] == b["run_id"]
-        assert a["metrics"] == b["metrics"]
-        assert a["selection"]["indices_hash"] == b["selection"]["indices_hash"]
-        assert a["ledger"]["bytes_up"] == b["ledger"]["bytes_up"]
 
 
 def _record(sampler: str, kind: str, domain: str, seed: int, acc: float, params: dict | None = None, **extra) -> dict:

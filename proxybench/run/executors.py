@@ -119,11 +119,26 @@ class LocalExecutor:
 
 
 def _run_on_dask_worker(spec: RunSpec, results_dir: str, cache_dir: str | None) -> Outcome:
-    """Share the worker machine's cores among the tasks the worker runs at once."""
-    from distributed import get_worker
+    """Run one spec on a dask worker, with its cloud's pool passes (ECOS's k-means) on the same cluster.
+
+    The run keeps the worker's own settings (its torch device) but for ``scheduler``: the address
+    this worker reaches the scheduler at, which the run's cloud process connects to as a client of
+    its own (``cluster_pool.pool_on_cluster``). The task secedes from the worker's thread pool while
+    the run goes on (``distributed.secede``, as ``worker_client`` does), so its thread no longer
+    counts against the worker and the pool passes it waits for can run there: with every thread
+    held by a run, they would wait forever. The executor, not the worker, bounds how many runs are
+    in flight (``DaskExecutor``). The machine's cores are shared among the threads the worker has.
+    """
+    from distributed import get_worker, rejoin, secede
 
     worker = get_worker()
-    return run_one(spec, results_dir, cache_dir, max(1, available_cores() // max(1, worker.state.nthreads)))
+    threads = max(1, available_cores() // max(1, worker.state.nthreads))
+    settings = dataclasses.replace(current(), scheduler=worker.scheduler.address)
+    secede()
+    try:
+        return run_one(spec, results_dir, cache_dir, threads, settings)
+    finally:
+        rejoin()  # back in the pool (waits for a free slot) before the task reports
 
 
 @dataclass
@@ -131,7 +146,12 @@ class DaskExecutor:
     """Runs on a dask.distributed cluster: ``scheduler`` (tcp://HOST:PORT), or a loopback LocalCluster of ``jobs`` workers.
 
     Workers of an existing cluster must see the same plugins, and the cache and results
-    folders should be shared paths (records are also returned and written locally).
+    folders should be shared paths (records are also returned and written locally). A run's
+    cloud computes its pool passes on the same cluster (``_run_on_dask_worker``); a run's task
+    leaves its worker's thread pool meanwhile, so the cluster would start every submitted run at
+    once: the executor submits one run per worker thread (``slots``), each to that thread's worker,
+    and the next spec to the same worker when one finishes. A worker thus runs at most as many
+    runs as it has threads, as a run that held its thread would.
     """
 
     scheduler: str | None = None
@@ -146,16 +166,40 @@ class DaskExecutor:
 
         as_completed = import_distributed().as_completed
         with dask_client(self.scheduler, workers=self.jobs) as client:
-            self.slots = max(1, sum(client.nthreads().values()))
+            # One place per worker thread; none known yet (a cluster still starting): one run at a time, anywhere.
+            places: list[str | None] = [address for address, n in client.nthreads().items() for _ in range(n)] or [None]
+            self.slots = len(places)
             cache_dir = str(self.cache_dir) if self.cache_dir is not None else None
-            futures = [
-                client.submit(_run_on_dask_worker, spec, str(results_dir), cache_dir, key=f"proxybench-run-{spec.run_id}")
-                for spec in specs
-            ]
+            waiting = iter(specs)
+            in_flight: dict[str, tuple[Any, str | None]] = {}  # future key: the future, the worker it was sent to
+
+            def submit(place: str | None) -> Any | None:
+                """The next spec, on ``place`` while that worker lives (else on any); None when none is left."""
+                spec = next(waiting, None)
+                if spec is None:
+                    return None
+                where = {} if place is None else {"workers": [place], "allow_other_workers": True}
+                future = client.submit(_run_on_dask_worker, spec, str(results_dir), cache_dir,
+                                       key=f"proxybench-run-{spec.run_id}", **where)
+                in_flight[future.key] = (future, place)
+                return future
+
+            running = as_completed([f for f in (submit(place) for place in places) if f is not None])
+
+            def outcomes() -> Iterator[Outcome]:
+                for future in running:
+                    _, place = in_flight.pop(future.key)
+                    outcome = future.result()
+                    if not (stop_on_failure and outcome.status != "ok"):
+                        following = submit(place)  # before yielding: the sweep's bookkeeping does not hold it back
+                        if following is not None:
+                            running.add(following)
+                    yield outcome
+
             try:
-                yield from until_failure((f.result() for f in as_completed(futures)), stop_on_failure)
+                yield from until_failure(outcomes(), stop_on_failure)
             finally:
-                client.cancel(futures)
+                client.cancel([future for future, _ in in_flight.values()])
 
 
 def make_executor(kind: str, jobs: int, scheduler: str | None, cache_dir: Path | None) -> Executor:

@@ -192,12 +192,12 @@ def noisy_coverage(sampler: CoverageSampler, cloud: CloudView, device: Device, r
     t = time.perf_counter()
     seed = int(rng.integers(2**31))
     with pool_on_cluster(cloud.features) as pool:
-        if pool is None:
+        if pool is not None and reduction != "none":  # the workers read the pool as stored, not its projection
+            warnings.warn(ProxybenchWarning(f"{sampler.name}: reduction {reduction!r} projects the pool in the cloud "
+                                            "process, so its k-means runs there too, not on the dask cluster"), stacklevel=2)
+        if pool is None or reduction != "none":
             centroids, assign = kmeans(x, R, seed=seed, niter=sampler.kmeans_iters, spherical=sampler.spherical,
                                        max_points=sampler.kmeans_max_points)
-        elif reduction != "none":
-            raise ProxybenchError(f"{sampler.name}: on a dask cluster the pool is clustered as stored "
-                                  f"(reduction 'none'), got reduction {reduction!r}")
         else:
             centroids, assign = pool.kmeans(R, seed=seed, niter=sampler.kmeans_iters, spherical=sampler.spherical,
                                             max_points=sampler.kmeans_max_points)
