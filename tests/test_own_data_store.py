@@ -81,3 +81,4 @@ def test_a_store_made_by_another_phi_or_size_is_refused_naming_the_difference(fo
                  "--param", "image_size=24"])
     assert code != 0
     assert "decoded its images at 16 px and this run decodes them at 24 px" in capsys.readouterr().err
+    assert not (tmp_path / "c2" / "datasets").exists()  # refused before any image was decoded

@@ -124,12 +124,23 @@ Images are resized (squashed) to image_size x image_size RGB."""
             root = Path(text).expanduser()
             if not root.is_dir():
                 raise layout_error(f"the {part} folder does not exist", root, self.name, self.layout)
-            out[part] = open_pool_store(root).root if part == "pool" and is_pool_store(root) else root
+            out[part] = self.store_images(root) if part == "pool" and is_pool_store(root) else root
         for a, b in itertools.combinations(out, 2):
             if out[a].resolve().is_relative_to(out[b].resolve()) or out[b].resolve().is_relative_to(out[a].resolve()):
                 raise ProxybenchError(f"{self.name}: the {a} folder {out[a]} and the {b} folder {out[b]} overlap: an "
                                       "image would be in both; give folders apart")
         return out
+
+    def store_images(self, store: Path) -> Path:
+        """A pool store's image folder, once its images are known to be decoded at this dataset's size (before any
+        is: phi's features in the store are of those pixels)."""
+        opened = open_pool_store(store)
+        if opened.identity.image_size != self.image_size:
+            size = opened.identity.image_size
+            raise ProxybenchError(f"{self.name}: the pool store {store} decoded its images at {size} px and this run "
+                                  f"decodes them at {self.image_size} px, so phi would not see the same pixels: run "
+                                  f"with --param image_size={size}, or extract with --image-size {self.image_size}")
+        return opened.root
 
     def pool_store(self) -> Path | None:
         """``pool_root`` when it is a pool store, else None."""
