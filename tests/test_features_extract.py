@@ -99,6 +99,22 @@ def test_a_killed_extraction_resumes_from_the_shards_that_still_hash_right(tmp_p
     assert open_pool_store(out, verify=True).store.content_hash == before.content_hash
 
 
+def test_an_opening_is_remembered_until_the_store_is_written_again(tmp_path, calls, monkeypatch):
+    from proxybench.ml import pool_store
+
+    pool, out = make_pool(tmp_path / "pool"), tmp_path / "store"
+    assert extract(pool, out) == 0
+    hashed = []
+    real = pool_store.text_sha256
+    monkeypatch.setattr(pool_store, "text_sha256", lambda data: hashed.append(len(data)) or real(data))
+    first = pool_store.open_pool_store(out)
+    assert pool_store.open_pool_store(str(out)) is first and len(hashed) == 1  # one run's many askings: one read
+    assert pool_store.open_pool_store(out, verify=True) is not first and len(hashed) == 2  # verify always reads
+    (out / "files.txt").write_text("img000.png\n")  # rewritten: read again, and refused
+    with pytest.raises(ProxybenchError, match="does not hash"):
+        pool_store.open_pool_store(out)
+
+
 def test_a_store_refuses_another_pool_or_phi_and_bad_input_fails_before_any_work(tmp_path, calls, capsys):
     pool, out = make_pool(tmp_path / "pool"), tmp_path / "store"
     assert extract(pool, out) == 0

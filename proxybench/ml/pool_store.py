@@ -12,8 +12,10 @@ is refused instead of silently mis-mapped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,8 +150,36 @@ def is_pool_store(folder: Path | str) -> bool:
 
 def open_pool_store(folder: Path | str, verify: bool = False) -> PoolStore:
     """A complete pool store, checked: the manifest's shards (their bytes too with ``verify``), files.txt against
-    its hash, and one file per row. An unfinished extraction (no manifest yet) says how to finish it."""
+    its hash, and one file per row. An unfinished extraction (no manifest yet) says how to finish it.
+
+    Without ``verify`` an opening is remembered while the store's three index files are unchanged: one run asks
+    for its store several times, and at 10^6 images each opening hashes and splits a 40 MB file list.
+    """
     folder = Path(folder)
+    if verify:
+        return _open_pool_store(folder, verify=True)
+    return _remembered_opening(folder, _stamp(folder))
+
+
+def _stamp(folder: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """(inode, size, mtime) of pool.json, the manifest and files.txt: any rewrite changes it."""
+    out = []
+    for name in (IDENTITY, MANIFEST, FILES):
+        try:
+            st = os.stat(folder / name)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _remembered_opening(folder: Path, stamp: tuple) -> PoolStore:
+    return _open_pool_store(folder, verify=False)
+
+
+def _open_pool_store(folder: Path, verify: bool) -> PoolStore:
     identity = read_identity(folder)
     if identity is None:
         raise _bad(folder, f"no {IDENTITY} (a pool store is written by `proxybench features extract --out {folder}`)")
