@@ -20,7 +20,7 @@ from ..ml.pool_store import ROWS_PER_SHARD
 from ..ml.sharded_store import DTYPES
 from ..run.spec import RunSpec
 from ..util.errors import ProxybenchError
-from .parsing import check_writable_dir, positive_int, say
+from .parsing import add_phi_options, check_writable_dir, positive_int, say
 from .run import add_torch_device_arg, use_torch_device
 
 if TYPE_CHECKING:
@@ -146,12 +146,9 @@ def add_features_command(sub: argparse._SubParsersAction) -> None:
                                     "list and phi's identity into the pool store --out.")
     q.add_argument("--pool", type=Path, required=True, metavar="DIR", help="folder of image files (any depth)")
     q.add_argument("--out", type=Path, required=True, metavar="STORE", help="the pool store's folder (created)")
-    q.add_argument("--backbone", default=defaults.backbone, help="timm model name of phi")
-    q.add_argument("--weights", default=defaults.weights, metavar="NAME[:ARG]",
-                   help="phi's weight source (proxybench list weights): lite0 (offline), lite1, lite2, hub, file:PATH, "
-                        "random (BatchNorm fitted to a sample of the pool's images); cloud needs labels")
-    q.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
-                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
+    add_phi_options(q, defaults.backbone, defaults.weights, defaults.feature_layer,
+                    "lite0 (offline), lite1, lite2, hub, file:PATH, random (BatchNorm fitted to a sample of the "
+                    "pool's images); not cloud, which needs labels (proxybench list weights)")
     q.add_argument("--image-size", type=positive_int, default=None, metavar="N",
                    help="side in pixels each image is decoded to before phi (default: phi's input size, e.g. 32 for "
                         "lite0); phi resizes it to its own")

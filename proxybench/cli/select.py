@@ -9,7 +9,7 @@ from ..contract.registry import plugin_class
 from ..run.spec import RunSpec
 from ..util.cache import Cache
 from ..util.errors import ProxybenchError
-from .parsing import HelpFormatter, Parser, check_writable_dir, open_interval, positive_int, route_params, say
+from .parsing import HelpFormatter, Parser, add_phi_options, check_writable_dir, open_interval, positive_int, route_params, say
 
 EPILOG_SELECT = """\
 examples:
@@ -48,11 +48,8 @@ def add_select_command(sub: argparse._SubParsersAction) -> Parser:
                    "(proxybench list samplers)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler parameter, repeatable (e.g. --param R=50 --param target_epsilon=1)")
-    p.add_argument("--backbone", default=defaults.backbone, help="phi's timm backbone")
-    p.add_argument("--weights", default=defaults.weights,
-                   help="phi's weights: a source that does not read the pool (lite0, file:PATH, hub:NAME)")
-    p.add_argument("--feature-layer", type=int, default=defaults.feature_layer,
-                   help="phi's output: -1 the pooled head features, i >= 0 the pooled output of stage i")
+    add_phi_options(p, defaults.backbone, defaults.weights, defaults.feature_layer,
+                    "one that does not read the pool (lite0, file:PATH, hub:NAME)")
     p.add_argument("--delta", type=open_interval, default=defaults.delta,
                    help="delta of the selection's (epsilon, delta); the device accounts at its own, if smaller")
     p.add_argument("--device-size", type=positive_int, default=None, metavar="N",
