@@ -43,6 +43,21 @@ def test_sigma_for_epsilon_round_trip():
         sigma_for_epsilon(0.0, 1.0)
 
 
+def test_a_large_epsilon_is_accounted_on_a_grid_scaled_to_it_and_stays_an_upper_bound(monkeypatch):
+    steps = []
+    real = dp_accounting.pld.PLDAccountant
+    monkeypatch.setattr(dp_accounting.pld, "PLDAccountant",
+                        lambda value_discretization_interval: steps.append(value_discretization_interval)
+                        or real(value_discretization_interval=value_discretization_interval))
+    assert epsilon(gaussian_event(sigma_for_epsilon(5.0, 1.0), 1.0)) == pytest.approx(5.0, rel=1e-6)
+    large = epsilon(gaussian_event(sigma_for_epsilon(1000.0, 1.0), 1.0))
+    assert steps[0] == 1e-4 and 5e-3 < steps[1] < 2e-2  # dp-accounting's step, then about 1e-5 of epsilon
+    assert 1000.0 <= large < 1000.0 * 1.002  # rounding is pessimistic: never below the analytic epsilon
+    monkeypatch.setattr(dp_accounting.rdp.RdpAccountant, "supports", lambda self, event: False)
+    assert epsilon(dp_accounting.LaplaceDpEvent(0.1)) == pytest.approx(10.0, abs=1e-3)  # no RDP bound: the fine step
+    assert steps[2] == 1e-4
+
+
 def test_gaussian_noise_has_the_stated_scale():
     rng = np.random.default_rng(0)
     noisy = gaussian_noise(np.zeros(200_000), 3.0, rng)

@@ -17,12 +17,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import dp_accounting
 import numpy as np
 from dp_accounting import DpEvent
 
 from ..util.errors import ProxybenchError
-from .accounting import DEFAULT_DELTA
+from .accounting import DEFAULT_DELTA, rdp_epsilon
 from .accounting import epsilon as pld_epsilon
 from .bounds import auroc, lower_bounds, tpr_at_fpr
 from .mechanism import AuditMechanism
@@ -31,15 +30,7 @@ from .mechanism import AuditMechanism
 def accountant_epsilons(event: DpEvent, delta: float) -> tuple[float | None, float | None]:
     """(PLD epsilon, RDP epsilon) of one release; None where there is no guarantee or no support."""
     pld = pld_epsilon(event, delta)
-    rdp: float | None = None
-    if pld is not None:
-        try:
-            acc = dp_accounting.rdp.RdpAccountant()
-            acc.compose(event)
-            rdp = float(acc.get_epsilon(delta))
-        except Exception:  # an event the RDP accountant does not support
-            rdp = None
-    return pld, rdp
+    return pld, (rdp_epsilon(event, delta) if pld is not None else None)
 
 
 def attack_scores(mech: AuditMechanism, trials: int, seed: int, chunk_numbers: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
