@@ -8,6 +8,11 @@ worker, Landlock, the replies' time grid, and the pool and phi they load. Both s
 in this one pytest run, after a warm-up run that fills the cache; ``process_over_thread``
 is the figure (target <= 1.05 on the main job). ``PROXYBENCH_BENCH_BUSY=1`` keeps one core
 busy with a single-threaded matrix product meanwhile, as a run beside it would.
+
+The children's OpenMP threads wait passively (``harness.children``); the in-process reference's
+wait as this process's environment said when torch loaded. Beside other work, libgomp's default
+(spin, then sleep) takes cores from the neighbour and flatters the reference: run with
+``OMP_WAIT_POLICY=PASSIVE`` to compare the boundary alone (the record says which).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from proxybench.wire.link import deserialize, serialize
 
 from ..conftest import TINY_RUN, make_context
 from .conftest import best_seconds, sizes
+
+#: How the in-process reference's OpenMP threads wait: this process's setting before any run set the children's.
+REFERENCE_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY", "libgomp default (spin, then sleep)")
 
 #: ECOS's coverage request on the default benchmark: 100 centroids x 112 dims in float16 (22.5 kB).
 CENTROIDS = np.zeros((100, 112), np.float16)
@@ -108,5 +116,8 @@ def test_main_job_process_against_in_process(benchmark, tmp_path):
         assert (record["metrics"], record["ledger"]) == (reference["metrics"], reference["ledger"])
         assert record["selection"]["indices_hash"] == reference["selection"]["indices_hash"]
     seconds = {kind: [r["timings"]["total"] for r in rs] for kind, rs in records.items()}
+    stages = {kind: {stage: round(sum(r["timings"][stage] for r in rs), 3) for stage in rs[0]["timings"]}
+              for kind, rs in records.items()}  # where the difference is: the boundary's stages or the task's
     benchmark.extra_info.update(process_seconds=seconds["process"], thread_seconds=seconds["thread"],
+                                stage_seconds=stages, reference_wait_policy=REFERENCE_WAIT_POLICY,
                                 process_over_thread=sum(seconds["process"]) / sum(seconds["thread"]))
