@@ -45,7 +45,8 @@ def main() -> None:
             order.append(label)
     clients = sorted({c for _, c in cells}, key=lambda c: (c.count("+") + c.count(","), c))
     domains = sorted({d for runs in cells.values() for s in runs for d in s} - {OUTSIDE}) + [OUTSIDE]
-    out = [f"# Selection's share per domain\n\nFrom `{args.records}`; mean over seeds.\n"]
+    out = [f"# Selection's share per domain\n\nFrom `{args.records}`; mean over runs (seeds, and tasks where the "
+           "board has several).\n"]
     for client in clients:
         rows = []
         for label in order:
@@ -53,7 +54,7 @@ def main() -> None:
             if not runs:
                 continue
             mean = {d: float(np.mean([s.get(d, 0.0) for s in runs])) for d in domains}
-            row = {"sampler": label, "seeds": len(runs), **{d: f"{mean[d]:.2f}" for d in domains}}
+            row = {"sampler": label, "runs": len(runs), **{d: f"{mean[d]:.2f}" for d in domains}}
             if len(parse_client_domain(client).names) > 1:
                 row["mixture error"] = f"{np.mean([mixture_error(s, client) for s in runs]):.2f}"
             rows.append(row)
