@@ -90,4 +90,4 @@ def test_the_stages_add_up_to_the_runs_wall_time(tmp_path):
     total = timings.pop("total")
     assert set(timings) == {"start-up", "children", "data", "extractor", "pool_features", "provision", "select",
                             "task", "record"}
-    assert total == pytest.approx(sum(timings.values()), abs=0.05)
+    assert total == pytest.approx(sum(timings.values()), abs=0.006)  # by construction, up to rounding each to ms

@@ -118,7 +118,6 @@ def execute(resolved: ResolvedRun, cache: Cache, timings: Timings | None = None)
     with RunSession(resolved, cache, timings) as session:
         selection = session.select()
         outcome = session.run_task()
-        finishing = time.perf_counter()
         relay, scenario = session.relay, session.scenario
         chosen = selection.indices
         by_stage = {stage: [c for c in relay.transcript if c.stage == stage] for stage in (SELECT, TASK)}
@@ -153,7 +152,7 @@ def execute(resolved: ResolvedRun, cache: Cache, timings: Timings | None = None)
             "extractor": {"flops_per_image": session.extractor.flops_per_image,
                           **install_footprint(session.extractor.model)},
         }
-    timings["record"] = round(time.perf_counter() - finishing, 3)  # the accounting, and the children's shutdown
+    timings.close("record")  # the accounting, and the children's shutdown
     return {**result, "timings": timings}
 
 
@@ -214,7 +213,7 @@ def _run(resolved: ResolvedRun, results_dir: Path | str, cache: Cache | None,
         timings["total"] = round(time.perf_counter() - started, 3)
         write_record(record, results_dir)
         raise
-    timings["total"] = round(time.perf_counter() - started, 3)
+    timings["total"] = round(timings.mark - started, 3)  # to the end of the last stage: the stages' sum
     path = write_record(record, results_dir)
     registry().run_finished(record)
     return record, path
