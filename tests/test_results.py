@@ -298,6 +298,25 @@ def test_report_reads_a_records_file_reproducibly(tmp_path):
         assert p.read_bytes() == (tmp_path / "b" / p.name).read_bytes(), p.name
 
 
+def test_report_joins_several_sources_counting_a_shared_run_once(tmp_path, capsys):
+    records = read_records(FIXTURE)
+    write_records_file(records[:20], tmp_path / "a.jsonl.gz")
+    write_records_file(records[10:], tmp_path / "b.jsonl.gz")  # ten runs in both, as boards share runs
+    out = tmp_path / "joined"
+    assert main(["report", "--results", str(tmp_path / "a.jsonl.gz"), "--results", str(tmp_path / "b.jsonl.gz"),
+                 "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert f"Made from {len(records)} records in {tmp_path / 'a.jsonl.gz'}, {tmp_path / 'b.jsonl.gz'}." in page
+    changed = copy.deepcopy(records[10])
+    changed["metrics"]["accuracy"] += 0.1
+    write_records_file([changed], tmp_path / "c.jsonl.gz")
+    assert main(["report", "--results", str(tmp_path / "a.jsonl.gz"), "--results", str(tmp_path / "c.jsonl.gz"),
+                 "--out", str(tmp_path / "refused")]) != 0
+    assert f"run {changed['run_id']} is recorded differently in {tmp_path / 'a.jsonl.gz'} and {tmp_path / 'c.jsonl.gz'}" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+
 def test_compare_lists_cells_that_moved(tmp_path, capsys):
     a = read_records(FIXTURE)
     assert compare_records(a, a).moved == []

@@ -43,25 +43,29 @@ regenerates leaderboards/default/ from its committed records, byte for byte.
 EPILOG_REPORT = """\
 examples:
   proxybench report --results leaderboards/default/records.jsonl.gz --out reports/default
+  proxybench report --results leaderboards/default/records.jsonl.gz \\
+                    --results leaderboards/privacy/records.jsonl.gz --out reports/default
   proxybench report --results results/smoke --out reports/smoke --grid leaderboards/smoke.toml
 
---results is a folder of RunRecords or a records file (.jsonl or .jsonl.gz). The report is
+--results is a folder of RunRecords or a records file (.jsonl or .jsonl.gz); repeated, the
+records of all of them are joined, a run that two boards share counting once. The report is
 PNG figures (accuracy against bytes, epsilon and device compute, per task) and an
 index.html that shows them, written into --out.
 """
 
 
-def _records(results: Path, version: str | None = None, schema: int | None = None, run_ids: set[str] | None = None,
-             code: str | None = None, mix_code: bool = False) -> list[dict[str, Any]]:
+def _records(results: Path | list[Path], version: str | None = None, schema: int | None = None,
+             run_ids: set[str] | None = None, code: str | None = None, mix_code: bool = False) -> list[dict[str, Any]]:
     """The records a leaderboard or report shows: one code (unless mixing is asked), only the given runs (a grid's) if any."""
     from ..results.leaderboard import select_code
-    from ..results.store import read_records
+    from ..results.store import join_records
 
-    records = [r for r in read_records(results) if run_ids is None or r["run_id"] in run_ids]
+    sources = results if isinstance(results, list) else [results]
+    records = [r for r in join_records(sources) if run_ids is None or r["run_id"] in run_ids]
     return select_code(records, version, schema, code, mix_code)
 
 
-def _selected(args: argparse.Namespace, results: Path | None = None) -> list[dict[str, Any]]:
+def _selected(args: argparse.Namespace, results: Path | list[Path] | None = None) -> list[dict[str, Any]]:
     run_ids = None
     if args.grid is not None:
         from ..run.grid import load_grid
@@ -159,8 +163,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..results.report import write_report
 
-    records = _selected(args)
-    figures = write_report(records, args.out, sources=[args.results])
+    sources = args.results or [Path("results")]  # append's default would be appended to, not replaced
+    records = _selected(args, sources)
+    figures = write_report(records, args.out, sources=sources)
     Console().print(f"{len(records)} records -> {args.out}/index.html: " + ", ".join(f.file for f in figures),
                     highlight=False)
     return 0
@@ -244,7 +249,10 @@ def add_result_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("report", help="write PNG figures and an index.html from results", epilog=EPILOG_REPORT)
-    add_selection_args(p)
+    p.add_argument("--results", type=Path, action="append", default=None, metavar="PATH",
+                   help="folder of RunRecords or records file .jsonl(.gz); repeat it to join several "
+                        "(a run in two of them counts once) (default: results)")
+    add_code_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder, e.g. reports/NAME")
     p.set_defaults(func=cmd_report)
 

@@ -83,6 +83,26 @@ def read_records(path: Path | str) -> list[dict[str, Any]]:
         raise ProxybenchError(f"records file {path}: line {exc.lineno} is not JSON ({exc.msg})") from exc
 
 
+def join_records(sources: list[Path | str]) -> list[dict[str, Any]]:
+    """The records of several results folders or records files, one per run.
+
+    Boards that share runs (the privacy and budget grids share the default one's B = 1000 runs)
+    hold the same record twice; it counts once. The same run recorded differently is refused,
+    since picking either would be silent.
+    """
+    joined: dict[str, dict[str, Any]] = {}
+    found_in: dict[str, Path | str] = {}
+    for source in sources:
+        for record in read_records(source):
+            run_id = record["run_id"]
+            if run_id in joined and joined[run_id] != record:
+                raise ProxybenchError(f"run {run_id} is recorded differently in {found_in[run_id]} and {source}; "
+                                      "give only one of them")
+            joined.setdefault(run_id, record)
+            found_in.setdefault(run_id, source)
+    return list(joined.values())
+
+
 def records_bytes(records: list[dict[str, Any]], compress: bool = True) -> bytes:
     """One compact JSON line per record, sorted by run id; gzip without a timestamp or name, so equal records give equal bytes."""
     ordered = sorted(records, key=lambda r: r["run_id"])
