@@ -31,8 +31,8 @@ never writes beside its grid file unless --out says so: the leaderboards under
 leaderboards/ are committed.
 
 The smoke grid is 2 client domains x 6 sampler variants x 2 tasks x 2 budgets x 2 seeds
-= 96 runs on a tiny dataset; its committed records (leaderboards/smoke/) took 2.8 to 12.1 s
-each, 474 s in all, on a 2-core machine, plus each run's process start and, once, the
+= 96 runs on a tiny dataset; its committed records (leaderboards/smoke/) took 2.0 to 12.2 s
+each, 340 s in all, on a 2-core machine, plus each run's process start and, once, the
 dataset and a random-init phi.
 """
 EPILOG_RESULTS = """\
